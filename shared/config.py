@@ -1,0 +1,254 @@
+"""The one config model: config.json validated with pydantic, defaults and start-up checks.
+
+`load_config(path)` reads and validates config.json and returns a `Config`; every problem
+becomes a `ConfigError` with one line naming the key (and a suggestion for a misspelling).
+The original bot's config.json loads unchanged: keys it had that do nothing here are accepted
+and reported by `Config.legacy_warnings()`. Environment overrides live in shared/settings.py.
+docs/CONFIG.md is the reference for every key.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+# An arXiv archive ("cs", "math-ph") or category ("cs.LG", "math.GT", "astro-ph.CO").
+_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeywordSpec(_Strict):
+    """One interest term. A bare string in config.json means {"term": that string}."""
+
+    term: str = Field(min_length=1)
+    weight: float = 1.0
+    aliases: tuple[str, ...] = ()
+    case_sensitive: bool = False
+
+
+KeywordEntry = Union[str, KeywordSpec]
+
+
+class InterestsConfig(_Strict):
+    """Similarity to what the user reads (arXiv ids or short texts); off by default."""
+
+    enabled: bool = False
+    items: tuple[str, ...] = ()
+    method: Literal["tfidf", "embeddings"] = "tfidf"
+    weight: float = Field(default=5.0, ge=0)  # score += weight * cosine similarity (0..1)
+    embedding_model: str = "text-embedding-3-small"
+
+
+class FetchConfig(_Strict):
+    """How the fetcher talks to arXiv. arXiv's terms: at most one request every 3 s."""
+
+    min_interval_seconds: float = Field(default=3.0, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+    backoff_cap_seconds: float = Field(default=120.0, gt=0)
+    api_page_size: int = Field(default=500, ge=1, le=2000)
+
+
+class ScheduleConfig(_Strict):
+    """When beat starts a pass: cron fields in `timezone`. Default: 00:30 US/Eastern Mon-Fri,
+    half an hour after arXiv rebuilds its feeds."""
+
+    minute: str = "30"
+    hour: str = "0"
+    day_of_week: str = "mon-fri"
+    day_of_month: str = "*"
+    month_of_year: str = "*"
+    timezone: str = "America/New_York"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:  # ZoneInfoNotFoundError, ValueError
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def describe(self) -> str:
+        """A human sentence for the README digest."""
+        days = {"mon-fri": "Monday to Friday", "*": "every day"}.get(self.day_of_week, self.day_of_week)
+        if self.minute.isdigit() and self.hour.isdigit():
+            when = f"at {int(self.hour):02d}:{int(self.minute):02d}"
+        else:
+            when = f"at minute {self.minute} of hour {self.hour}"
+        return f"{days} {when} ({self.timezone})"
+
+
+class FeedsConfig(_Strict):
+    """The rolling window the RSS/Atom/JSON feeds carry."""
+
+    window_days: int = Field(default=30, ge=1)
+    max_items: int = Field(default=200, ge=1, le=5000)
+    public_url: str = "http://127.0.0.1:8000"  # used for self links in the feeds
+
+
+class SweepConfig(_Strict):
+    """The periodic sweep that re-enqueues work stuck in a stage (the DB is the source of truth)."""
+
+    interval_seconds: float = Field(default=120.0, gt=0)
+    stuck_after_seconds: float = Field(default=600.0, gt=0)
+
+
+class AISummaryConfig(_Strict):
+    enabled: bool = True
+    api_key_env: str = "DASHSCOPE_API_KEY"
+    base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    model: str = "qwen-long"
+    prompt_file: str | None = None
+    max_papers_to_summarize: int = Field(default=15, ge=0)
+    language: str = "zh"
+    input: Literal["abstract", "fulltext"] = "abstract"
+    max_input_tokens: int = Field(default=12000, ge=256)
+    temperature: float = Field(default=0.3, ge=0, le=2)
+    max_tokens: int = Field(default=1500, ge=16)
+    timeout: float = Field(default=120.0, gt=0)
+    requests_per_minute: float = Field(default=60.0, gt=0)
+    tokens_per_minute: float = Field(default=200000.0, gt=0)
+    daily_token_budget: int | None = Field(default=None, ge=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    # Accepted for compatibility with the original bot; does nothing (replicas scale instead).
+    max_workers: int | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the NAME of an environment variable, not the key itself")
+        return value
+
+
+class Config(_Strict):
+    categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.DC", "cs.LG")
+    keywords: tuple[KeywordEntry, ...] = ()
+    exclude_keywords: tuple[KeywordEntry, ...] = ()
+    authors: tuple[str, ...] = ()
+    author_weight: float = 2.0
+    category_weights: dict[str, float] = Field(default_factory=dict)
+    interests: InterestsConfig = InterestsConfig()
+    announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] = ("new",)
+    max_papers: int = Field(default=30, ge=1)
+    min_score: float = 0.0
+    days_back: int = Field(default=7, ge=0, le=90)
+    contact: str = "https://github.com/arxiv-bot/arxiv-bot"
+    fetch: FetchConfig = FetchConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    sweep: SweepConfig = SweepConfig()
+    ai_summary: AISummaryConfig = AISummaryConfig()
+    # Keys of the original bot that nothing here reads; accepted so its config loads unchanged.
+    enable_deduplication: Any = None
+    deduplication_methods: Any = None
+    fetch_ratings: Any = None
+    display_limit: Any = None
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one category is needed")
+        for cat in value:
+            if not _CATEGORY_RE.match(cat):
+                raise ValueError(f"{cat!r} is not an arXiv category such as 'cs.LG'")
+        return tuple(dict.fromkeys(value))  # drop repeats, keep order
+
+    @model_validator(mode="after")
+    def _at_least_one_type(self) -> "Config":
+        if not self.announce_types:
+            raise ValueError("announce_types: at least one of " + ", ".join(ANNOUNCE_TYPES))
+        return self
+
+    def keyword_specs(self) -> list[KeywordSpec]:
+        return [_spec(k) for k in self.keywords]
+
+    def exclude_specs(self) -> list[KeywordSpec]:
+        return [_spec(k) for k in self.exclude_keywords]
+
+    def keyword_terms(self) -> list[str]:
+        return [s.term for s in self.keyword_specs()]
+
+    def legacy_warnings(self) -> list[str]:
+        out = []
+        for key in ("enable_deduplication", "deduplication_methods", "fetch_ratings", "display_limit"):
+            if getattr(self, key) is not None:
+                out.append(f"config key '{key}' is accepted for compatibility and has no effect")
+        if self.ai_summary.max_workers is not None:
+            out.append("config key 'ai_summary.max_workers' has no effect: scale summarizer workers instead")
+        return out
+
+
+def _spec(entry: KeywordEntry) -> KeywordSpec:
+    return entry if isinstance(entry, KeywordSpec) else KeywordSpec(term=entry)
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names valid at `loc` (for 'did you mean' suggestions)."""
+    for part in loc[:-1]:
+        if part in ("keywords", "exclude_keywords"):
+            model = KeywordSpec
+            continue
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    errors = exc.errors()
+    # A union (string or object) reports one error per branch: show the branch the user meant.
+    err = next((e for e in errors if not (e["type"] == "string_type" and isinstance(e.get("input"), dict))),
+               errors[0])
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int) and p not in ("str", "KeywordSpec"))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        guess = difflib.get_close_matches(str(loc[-1]), _known_keys(Config, loc), n=1)
+        hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), guess[0]])}'?)" if guess else ""
+        return f"{source}: unknown key '{key}'{hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: '{key}': {msg}"
+
+
+def parse_config(data: Any, source: str = "config.json") -> Config:
+    """Validate already-decoded JSON; raise ConfigError with one line on any problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a JSON object")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate config.json at `path`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set ARXIV_BOT_CONFIG or --config)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,198 @@
+"""SQLAlchemy 2.0 models: the database is the source of truth for every stage.
+
+Papers are keyed by arXiv id without version; the version is a column and every version seen is
+kept in paper_versions. A pass is one run of the pipeline; pass_items holds each paper's progress
+through that pass (scored, selected, summary state), so any stage can tell from the database
+alone what is done. Summaries are keyed by what determines their text, so one is never paid
+for twice. Schema changes go through Alembic (shared/migrations).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (SQLite has no time zones), always returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Pass states, in order. Terminal: published, empty (no announcement), failed.
+PASS_FETCHING = "fetching"
+PASS_SCORING = "scoring"
+PASS_SUMMARIZING = "summarizing"
+PASS_PUBLISHING = "publishing"
+PASS_PUBLISHED = "published"
+PASS_EMPTY = "empty"
+PASS_FAILED = "failed"
+PASS_TERMINAL = (PASS_PUBLISHED, PASS_EMPTY, PASS_FAILED)
+
+# pass_items.summary_state. NULL: the paper needs no summary in this pass.
+SUM_PENDING = "pending"      # waiting for the summarizer
+SUM_DONE = "done"            # a summary is attached (fresh or reused)
+SUM_FAILED = "failed"        # gave up after retries; reason in pass_items.note; retried next pass
+SUM_SKIPPED = "skipped"      # no LLM key / disabled / --no-summaries; reason in note
+SUM_BUDGET = "budget"        # daily_token_budget reached; reason in note
+SUM_TERMINAL = (SUM_DONE, SUM_FAILED, SUM_SKIPPED, SUM_BUDGET)
+
+
+class Paper(Base):
+    __tablename__ = "papers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # '2411.17700', 'hep-th/9901001'
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list] = mapped_column(JSON)
+    primary_category: Mapped[str] = mapped_column(String(64))
+    categories: Mapped[list] = mapped_column(JSON)
+    doi: Mapped[str | None] = mapped_column(Text)
+    journal_ref: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    license: Mapped[str | None] = mapped_column(Text)
+    announced: Mapped[dt.date | None] = mapped_column(Date)  # first announcement seen
+    version_announced: Mapped[dt.date | None] = mapped_column(Date)  # announcement of `version`
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PaperVersion(Base):
+    __tablename__ = "paper_versions"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    announced: Mapped[dt.date | None] = mapped_column(Date)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pass(Base):
+    """One run of the pipeline. `active` is 1 while the pass is not terminal and NULL after:
+    its unique index lets only one pass be active at a time (two triggers make one pass)."""
+
+    __tablename__ = "passes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), default=PASS_FETCHING)
+    active: Mapped[int | None] = mapped_column(Integer, unique=True, default=1)
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    no_summaries: Mapped[bool] = mapped_column(Boolean, default=False)
+    day: Mapped[dt.date | None] = mapped_column(Date)  # announcement day the feed carried
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    selected: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PassItem(Base):
+    """A paper's progress through one pass."""
+
+    __tablename__ = "pass_items"
+
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    announce_type: Mapped[str] = mapped_column(String(16))
+    announced: Mapped[dt.date | None] = mapped_column(Date)
+    scored: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[float | None] = mapped_column(Float)
+    matched: Mapped[list | None] = mapped_column(JSON)        # terms that matched, in config order
+    match_details: Mapped[list | None] = mapped_column(JSON)  # [{"term", "where": [...], "points"}]
+    excluded_by: Mapped[str | None] = mapped_column(Text)
+    candidate: Mapped[bool] = mapped_column(Boolean, default=False)
+    rank: Mapped[int | None] = mapped_column(Integer)  # 1..max_papers when in the digest
+    summary_state: Mapped[str | None] = mapped_column(String(16))
+    summary_id: Mapped[int | None] = mapped_column(ForeignKey("summaries.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_pass_items_pass_scored", "pass_id", "scored"),
+        Index("ix_pass_items_pass_summary", "pass_id", "summary_state"),
+    )
+
+
+class Summary(Base):
+    """An LLM summary, keyed by everything that determines its text (never pay twice)."""
+
+    __tablename__ = "summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(128))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    input_mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="leased")  # leased | done | failed
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    raw_text: Mapped[str | None] = mapped_column(Text)
+    tldr: Mapped[str | None] = mapped_column(Text)
+    sections: Mapped[dict | None] = mapped_column(JSON)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    provider_calls: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)  # a newer paper version exists
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("paper_id", "version", "model", "prompt_hash", "language", "input_mode",
+                         name="uq_summary_key"),
+    )
+
+
+class FetchWatermark(Base):
+    """The last announcement day fully ingested for a category (backfill starts after it)."""
+
+    __tablename__ = "fetch_watermarks"
+
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Publication(Base):
+    """A published digest day (the archive). The latest pass for a day wins."""
+
+    __tablename__ = "publications"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id"))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paper_count: Mapped[int] = mapped_column(Integer, default=0)
+    readme_md: Mapped[str] = mapped_column(Text, default="")

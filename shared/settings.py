@@ -1,0 +1,84 @@
+"""Environment settings (DESIGN.md "Environment"): each optional, each overrides config.json.
+
+`Settings.from_env()` reads them once at start-up. The LLM key is looked up here and nowhere
+else; `Settings.__repr__` never shows it, so printing or logging settings leaks no secret.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config import Config, load_config
+from .errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///data/arxiv-bot.db"
+DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
+DEFAULT_API_URL = "https://export.arxiv.org/api/query"
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    database_url: str
+    broker_url: str | None
+    arxiv_rss_url: str
+    arxiv_api_url: str
+    output_dir: Path
+    llm_base_url: str
+    llm_model: str
+    llm_key_env: str  # the variable the key came from, for messages ("set DASHSCOPE_API_KEY")
+    llm_api_key: str | None = field(default=None, repr=False)
+    redis_url: str | None = None  # for cross-process limits; the broker's Redis by default
+
+    @classmethod
+    def from_env(cls, config: Config, config_path: Path, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        ai = config.ai_summary
+        key_env = "LLM_API_KEY" if env.get("LLM_API_KEY") else ai.api_key_env
+        broker = env.get("BROKER_URL") or None
+        redis_url = env.get("REDIS_URL") or (broker if broker and broker.startswith("redis") else None)
+        settings = cls(
+            config_path=config_path,
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            broker_url=broker,
+            arxiv_rss_url=(env.get("ARXIV_RSS_URL") or DEFAULT_RSS_URL).rstrip("/"),
+            arxiv_api_url=env.get("ARXIV_API_URL") or DEFAULT_API_URL,
+            output_dir=Path(env.get("OUTPUT_DIR") or "output"),
+            llm_base_url=env.get("LLM_BASE_URL") or ai.base_url,
+            llm_model=env.get("LLM_MODEL") or ai.model,
+            llm_key_env=key_env,
+            llm_api_key=env.get(key_env) or None,
+            redis_url=redis_url,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for name, url in (("ARXIV_RSS_URL", self.arxiv_rss_url), ("ARXIV_API_URL", self.arxiv_api_url),
+                          ("LLM_BASE_URL", self.llm_base_url)):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+        if "://" not in self.database_url:
+            raise ConfigError(f"DATABASE_URL: {self.database_url!r} is not a SQLAlchemy URL")
+
+    @property
+    def distributed(self) -> bool:
+        return self.broker_url is not None
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.llm_api_key is not None
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load(config_path: str | Path | None = None, env: dict[str, str] | None = None) -> tuple[Config, Settings]:
+    """Load config.json (ARXIV_BOT_CONFIG, else ./config.json) and the environment, validated."""
+    env = os.environ if env is None else env
+    path = Path(config_path or env.get("ARXIV_BOT_CONFIG") or "config.json")
+    config = load_config(path)
+    return config, Settings.from_env(config, path, env)
