@@ -1,0 +1,92 @@
+"""FeedItem: one arXiv paper as the fetcher sees it (from the RSS/Atom feed or the query API),
+plus the small text helpers both parsers share (author lists, whitespace, abstracts, ids)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+# '2411.17700v2', 'hep-th/9901001v1', 'math.GT/0309136' (version optional).
+ID_RE = re.compile(r"^((?:\d{4}\.\d{4,5})|(?:[a-z][a-z-]*(?:\.[A-Za-z-]+)?/\d{7}))(?:v(\d+))?$")
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+@dataclass(slots=True)
+class FeedItem:
+    id: str
+    version: int
+    title: str
+    abstract: str
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # primary first
+    announce_type: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    license: str | None = None
+    announced: dt.date | None = None
+    published: dt.datetime | None = None
+    updated: dt.datetime | None = None
+
+    @property
+    def primary_category(self) -> str:
+        return self.categories[0] if self.categories else ""
+
+
+def split_id(text: str) -> tuple[str, int | None] | None:
+    """'2411.17700v2' -> ('2411.17700', 2); 'hep-th/9901001' -> ('hep-th/9901001', None);
+    None when the text is not an arXiv id."""
+    m = ID_RE.match(text.strip())
+    if not m:
+        return None
+    return m.group(1), (int(m.group(2)) if m.group(2) else None)
+
+
+def collapse(text: str | None) -> str:
+    """All runs of whitespace (wrapped titles) become one space; ends stripped."""
+    # str.split() is several times faster than a regex here, and this runs per line per item.
+    return " ".join(text.split()) if text else ""
+
+
+def clean_abstract(text: str) -> str:
+    """The whole abstract, paragraphs kept. arXiv marks a paragraph by indenting its first line
+    (a line that starts with whitespace); an unindented line continues the previous one (the
+    legacy API hard-wraps at 80 columns). Paragraphs are joined with one newline."""
+    paragraphs: list[str] = []
+    for line in text.strip().splitlines():
+        stripped = collapse(line)
+        if not stripped:
+            continue
+        if paragraphs and not line[:1].isspace():
+            paragraphs[-1] += " " + stripped
+        else:
+            paragraphs.append(stripped)
+    return "\n".join(paragraphs)
+
+
+def split_authors(creator: str | None) -> list[str]:
+    """dc:creator is ONE comma-separated string; affiliations sit in parentheses and may contain
+    commas themselves ("A (Inst, Dept), B"). Split only at depth 0, then drop the affiliations."""
+    if not creator:
+        return []
+    if "(" not in creator:  # the common case, kept fast
+        return [n for n in (" ".join(part.split()) for part in creator.split(",")) if n]
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(creator):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            names.append(creator[start:i])
+            start = i + 1
+    names.append(creator[start:])
+    out = []
+    for name in names:
+        # Nested parentheses: strip innermost groups until none are left.
+        while "(" in name and _PARENS.search(name):
+            name = _PARENS.sub("", name)
+        name = collapse(name.replace("(", "").replace(")", ""))
+        if name:
+            out.append(name)
+    return out

@@ -1,0 +1,201 @@
+"""Parse arXiv's announcement feeds (rss.arxiv.org/rss/<q> and the Atom flavour /atom/<q>) and
+decide what an item means for the configured categories.
+
+`parse_rss(data)` returns a FeedResult or raises PermanentError with one line: arXiv's error
+channel, an HTML page, truncated/malformed XML, a document with a DTD (entity bombs), or a
+document that is not a feed. One broken item is skipped with a warning; the rest still parse.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from shared.errors import PermanentError
+
+from .records import FeedItem, clean_abstract, collapse, split_authors
+
+log = logging.getLogger(__name__)
+
+ARXIV_NS = "http://arxiv.org/schemas/atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+EASTERN = ZoneInfo("America/New_York")
+# "arXiv:2411.17700v1 Announce Type: new \nAbstract: ..." (note the space before the newline).
+DESC_RE = re.compile(r"^\s*arXiv:(\S+?)v(\d+)\s+Announce Type:\s*([\w-]+)\s*\n?\s*Abstract:[ \t]*(.*)\Z", re.S)
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+
+
+@dataclass(slots=True)
+class FeedResult:
+    title: str
+    day: dt.date | None  # the announcement day the feed carries (channel pubDate, US/Eastern)
+    items: list[FeedItem] = field(default_factory=list)
+    build_date: dt.datetime | None = None
+
+
+def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
+    """Parse untrusted XML without entity expansion, DTD loading or network access. Raises
+    PermanentError (one line) for HTML pages, malformed/truncated XML and any document with a DTD:
+    arXiv never sends one, and refusing it rules out entity bombs outright."""
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
+    if not head:
+        raise PermanentError(f"{what}: empty response body")
+    if head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<html" in head[:200]:
+        raise PermanentError(f"{what}: got an HTML page instead of XML (arXiv error or maintenance page?)")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
+                             dtd_validation=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc))[:160]})") from None
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise PermanentError(f"{what}: refusing XML with a DTD/entity declarations")
+    return root
+
+
+def _rfc822(text: str | None) -> dt.datetime | None:
+    try:
+        return parsedate_to_datetime(text.strip()) if text else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso(text: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def _from_description(item: FeedItem, text: str) -> bool:
+    m = DESC_RE.match(text or "")
+    if not m:
+        return False
+    item.id, item.version = m.group(1), int(m.group(2))
+    item.announce_type = item.announce_type or m.group(3)
+    item.abstract = clean_abstract(m.group(4))
+    return True
+
+
+_RSS_TAGS = {
+    "title": "title", "description": "desc", "category": "cat", "pubDate": "date",
+    f"{{{ARXIV_NS}}}announce_type": "type", f"{{{DC_NS}}}rights": "license",
+    f"{{{DC_NS}}}creator": "creator", f"{{{ARXIV_NS}}}DOI": "doi",
+    f"{{{ARXIV_NS}}}journal_reference": "jref", "guid": "guid",
+    # Atom flavour
+    f"{{{ATOM_NS}}}title": "title", f"{{{ATOM_NS}}}summary": "desc", f"{{{ATOM_NS}}}category": "cat",
+    f"{{{ATOM_NS}}}published": "published", f"{{{ATOM_NS}}}id": "guid",
+}
+
+
+def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedItem | None:
+    item = FeedItem(id="", version=0, title="", abstract="")
+    desc = guid = None
+    for child in el:
+        kind = _RSS_TAGS.get(child.tag)
+        if kind is None:
+            continue
+        text = child.text
+        if kind == "cat":
+            term = child.get("term") if text is None else text
+            if term and term.strip():
+                item.categories.append(term.strip())
+        elif kind == "title":
+            item.title = collapse(text)
+        elif kind == "desc":
+            desc = text
+        elif kind == "guid":
+            guid = text
+        elif kind in ("date", "published") and text:
+            if text not in dates:
+                when = _rfc822(text) if kind == "date" else _iso(text)
+                dates[text] = when.date() if when else None  # the date in its own time zone
+            item.announced = dates[text]
+        elif kind == "type":
+            item.announce_type = (text or "").strip() or None
+        elif kind == "license":
+            item.license = (text or "").strip() or None
+        elif kind == "creator":
+            item.authors = split_authors(text)
+        elif kind == "doi":
+            item.doi = collapse(text) or None
+        elif kind == "jref":
+            item.journal_ref = collapse(text) or None
+    if not _from_description(item, desc or ""):
+        log.warning("arXiv feed: skipping broken item %r (guid %r): description lacks 'arXiv:<id>vN "
+                    "Announce Type: ... Abstract:'", item.title[:80], guid)
+        return None
+    return item
+
+
+def parse_rss(data: bytes) -> FeedResult:
+    """Parse one RSS 2.0 or Atom announcement feed. See the module docstring for errors."""
+    root = secure_parse(data, "arXiv feed")
+    dates: dict[str, dt.date | None] = {}
+    if root.tag == "rss":
+        channel = root.find("channel")
+        if channel is None:
+            raise PermanentError("arXiv feed: RSS document without a <channel>")
+        title = collapse(channel.findtext("title"))
+        if title.startswith("Feed error for query"):
+            raise PermanentError(f"arXiv feed error: {collapse(channel.findtext('description')) or title}")
+        pub = _rfc822(channel.findtext("pubDate"))
+        result = FeedResult(title=title, day=pub.date() if pub else None,
+                            build_date=_rfc822(channel.findtext("lastBuildDate")))
+        entries = channel.iterchildren("item")
+    elif root.tag == f"{{{ATOM_NS}}}feed":
+        title = collapse(root.findtext(f"{{{ATOM_NS}}}title"))
+        if title.startswith("Feed error for query"):
+            raise PermanentError(f"arXiv feed error: {collapse(root.findtext(f'{{{ATOM_NS}}}subtitle')) or title}")
+        updated = _iso(root.findtext(f"{{{ATOM_NS}}}updated"))
+        result = FeedResult(title=title, day=None, build_date=updated)
+        entries = root.iterchildren(f"{{{ATOM_NS}}}entry")
+    else:
+        raise PermanentError(f"arXiv feed: not an RSS/Atom feed (root element <{etree.QName(root).localname}>)")
+    for el in entries:
+        item = _parse_item(el, dates)
+        if item is not None:
+            result.items.append(item)
+    if result.day is None:  # Atom: entries' <published> is midnight US/Eastern of the day
+        if result.items and result.items[0].announced:
+            result.day = result.items[0].announced
+        elif result.build_date is not None:
+            result.day = result.build_date.astimezone(EASTERN).date()
+    return result
+
+
+def in_set(category: str, categories) -> bool:
+    """True when `category` ('cs.LG') is one of `categories`, or its archive ('cs') is.
+    Case-insensitive, like arXiv's own feed queries."""
+    cat = category.lower()
+    archive = cat.split(".", 1)[0]
+    for c in categories:
+        c = c.lower()
+        if c == cat or c == archive:
+            return True
+    return False
+
+
+def relevant(item: FeedItem, categories) -> bool:
+    """At least one of the item's categories is in the configured set."""
+    return any(in_set(c, categories) for c in item.categories)
+
+
+def effective_type(item: FeedItem, categories) -> str:
+    """The announce type relative to `categories`, as arXiv would compute it for a feed of exactly
+    that set: new/replace when the primary is in the set, cross/replace-cross when it is not.
+    A 'cross' in the source feed stays 'cross' (a cross-list added to an older paper). Items
+    without a type (query API) count as new for v1 and as a replacement otherwise."""
+    kind = item.announce_type
+    primary_in = in_set(item.primary_category, categories) if item.categories else False
+    if kind == "cross":
+        return "cross"
+    if kind in ("replace", "replace-cross") or (kind is None and item.version > 1):
+        return "replace" if primary_in else "replace-cross"
+    return "new" if primary_in else "cross"
