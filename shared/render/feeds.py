@@ -1,0 +1,150 @@
+"""RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1 (by hand) from paper dicts.
+
+Guarantees: the same papers and feed_meta give the same bytes (every date comes from the data:
+pubDate/updated = the digest day, lastBuildDate/updated = the newest digest's time given in
+feed_meta["updated"], never "now"), so HTTP ETags are stable. GUID = the arXiv id (RSS
+isPermaLink=false, JSON Feed id); Atom ids are the abstract URL (atom:id must be an IRI).
+Content is HTML built from escaped text and the sanitised summary, carried as escaped text (not
+CDATA), so "]]>" or "<script>" in a title cannot break the XML or become markup.
+
+feed_meta keys: title, link (public base URL), self_url, description, updated (aware datetime,
+optional; defaults to the newest paper's day at 00:00 UTC).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+
+from .markdown import summary_markdown, summary_note
+from .sanitize import cut, plain, safe_url, summary_html
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+_XML_BAD = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0xFFFE, 0xFFFF])
+
+
+def _x(text) -> str:
+    """Text without the characters XML 1.0 forbids (lxml refuses them)."""
+    return str(text or "").translate(_XML_BAD)
+
+
+def _day_dt(day: str | None) -> dt.datetime:
+    try:
+        d = dt.date.fromisoformat(day or "")
+    except ValueError:
+        d = dt.date(1970, 1, 1)
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc)
+
+
+def _updated(papers: list[dict], meta: dict) -> dt.datetime:
+    if meta.get("updated"):
+        return meta["updated"]
+    return max((_day_dt(p.get("day")) for p in papers), default=_day_dt(None))
+
+
+def _score_line(p: dict) -> str:
+    terms = ", ".join(p.get("matched") or []) or "none"
+    return f"Score {float(p.get('score') or 0):.1f} · matched: {terms} · {', '.join(p.get('categories') or [])}"
+
+
+def content_html(p: dict) -> str:
+    """The entry body: score and matches, authors, the full abstract, the AI summary (or why not)
+    and links. Built from escaped text plus the nh3-cleaned summary."""
+    e = html.escape
+    parts = [f"<p><strong>{e(_score_line(p))}</strong></p>",
+             f"<p>{e(', '.join(p.get('authors') or []))}</p>",
+             f"<p>{e(plain(p.get('abstract')))}</p>"]
+    summary = p.get("summary")
+    if summary:
+        parts.append(f"<h3>AI summary ({e(summary.get('model') or '')})</h3>")
+        parts.append(summary_html(summary_markdown(summary)))
+    else:
+        parts.append(f"<p><em>{e(summary_note(p, None))}</em></p>")
+    links = [(safe_url(p.get("abs_url")), "Abstract"), (safe_url(p.get("pdf_url")), "PDF")]
+    parts.append("<p>" + " · ".join(f'<a href="{e(u)}">{t}</a>' for u, t in links if u) + "</p>")
+    return "\n".join(parts)
+
+
+def _generator(meta: dict, papers: list[dict], fmt: str):
+    from feedgen.feed import FeedGenerator
+
+    fg = FeedGenerator()
+    fg.title(_x(meta["title"]))
+    fg.id(meta["link"])
+    # feedgen uses the LAST link as the RSS <link>: self first, then the public page.
+    fg.link(href=meta["self_url"], rel="self")
+    fg.link(href=meta["link"], rel="alternate")
+    fg.description(_x(meta.get("description") or meta["title"]))
+    fg.subtitle(_x(meta.get("description") or meta["title"]))
+    fg.author({"name": "arxiv-bot"})  # feed-level author: Atom needs one when an entry has none
+    fg.generator("arxiv-bot")
+    fg.language("en")
+    updated = _updated(papers, meta)
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    # feedgen prepends entries by default; order=append keeps the newest-first order we pass.
+    for p in papers:
+        fe = fg.add_entry(order="append")
+        # feedgen keeps ONE id for both formats: the bare arXiv id as the RSS guid, an IRI for Atom.
+        if fmt == "rss":
+            fe.guid(p["id"], permalink=False)
+        else:
+            fe.id(safe_url(p.get("abs_url")) or f"urn:arxiv:{p['id']}")
+            fe.summary(_x(cut(p.get("abstract") or "", 300)))
+        fe.title(_x(plain(p.get("title"))))
+        if safe_url(p.get("abs_url")):
+            fe.link(href=p["abs_url"], rel="alternate")
+        day = _day_dt(p.get("day"))
+        fe.published(day)
+        fe.updated(day)
+        for name in p.get("authors") or []:
+            fe.author({"name": _x(plain(name)) or "unknown"})
+        for cat in p.get("categories") or []:
+            fe.category(term=_x(cat))
+        body = _x(content_html(p))
+        fe.description(body)
+        fe.content(body, type="html")
+    return fg
+
+
+def render_rss(papers: list[dict], feed_meta: dict) -> bytes:
+    """RSS 2.0 bytes (UTF-8, with atom:link rel=self)."""
+    return _generator(feed_meta, papers, "rss").rss_str(pretty=True)
+
+
+def render_atom(papers: list[dict], feed_meta: dict) -> bytes:
+    """Atom 1.0 bytes (UTF-8)."""
+    return _generator(feed_meta, papers, "atom").atom_str(pretty=True)
+
+
+def render_json_feed(papers: list[dict], feed_meta: dict) -> bytes:
+    """JSON Feed 1.1 bytes. Score, rank and matched terms ride in the "_arxiv_bot" extension."""
+    items = []
+    for p in papers:
+        summary = p.get("summary")
+        item = {
+            "id": p["id"],
+            "url": safe_url(p.get("abs_url")),
+            "title": plain(p.get("title")),
+            "content_html": content_html(p),
+            "content_text": plain(p.get("abstract")),
+            "summary": (summary or {}).get("tldr") or plain(p.get("abstract"))[:300],
+            "date_published": _day_dt(p.get("day")).isoformat().replace("+00:00", "Z"),
+            "authors": [{"name": plain(a)} for a in p.get("authors") or []],
+            "tags": list(p.get("categories") or []),
+            "external_url": safe_url(p.get("pdf_url")),
+            "_arxiv_bot": {"score": p.get("score"), "rank": p.get("rank"), "matched": p.get("matched") or [],
+                           "match_details": p.get("match_details") or [], "version": p.get("version"),
+                           "summary_status": p.get("summary_status"),
+                           "summary_model": (summary or {}).get("model")},
+        }
+        items.append({k: v for k, v in item.items() if v is not None})
+    doc = {"version": JSON_FEED_VERSION, "title": feed_meta["title"], "home_page_url": feed_meta["link"],
+           "feed_url": feed_meta["self_url"], "description": feed_meta.get("description") or feed_meta["title"],
+           "language": "en", "items": items}
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def render_papers_json(papers: list[dict]) -> bytes:
+    """papers.json: the paper dicts as they are (text intact; JSON escaping makes it inert)."""
+    return json.dumps(papers, ensure_ascii=False, indent=1).encode("utf-8")

@@ -1,0 +1,136 @@
+"""README.md: the digest in the original bot's layout (see shared/seed/digest-sample.md).
+
+Header, statistics, numbered papers (title link, authors, category, published, score with one
+decimal, type, arXiv id with version, matched terms), the abstract cut near 300 characters at a
+word boundary, the AI summary in a collapsible block (or one line saying why there is none), then
+configuration, the real schedule and how to use. The original's Vercel deploy block is dropped.
+
+Every untrusted string goes through md_escape (inline) or summary_html (the summary body, as
+sanitised HTML), so nothing from arXiv or the LLM can add HTML, links or close the <details>.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from .sanitize import cut, md_escape, safe_url, summary_html
+
+SECTION_TITLES = (("contributions", "Main contributions"), ("method", "Method"),
+                  ("results", "Results"), ("conclusions", "Conclusions"))
+
+
+def _matched_line(paper: dict) -> str | None:
+    details = paper.get("match_details") or []
+    if details:
+        parts = []
+        for d in details:
+            where = "/".join(md_escape(w) for w in d.get("where") or [])
+            parts.append(f"{md_escape(str(d.get('term', '')))}" + (f" ({where})" if where else ""))
+        return ", ".join(parts)
+    terms = paper.get("matched") or []
+    return ", ".join(md_escape(str(t)) for t in terms) or None
+
+
+def summary_note(paper: dict, default_note: str | None) -> str:
+    """Why a paper has no summary, as one line."""
+    note = paper.get("summary_note")
+    status = paper.get("summary_status")
+    if status == "failed":
+        return f"AI summary failed: {note or 'unknown reason'}"
+    if status == "budget":
+        return f"AI summary skipped: daily token budget reached{': ' + note if note else ''}"
+    if status == "pending":
+        return "AI summary pending"
+    if status == "skipped":
+        return note or default_note or "AI summary skipped"
+    return note or default_note or "No AI summary for this paper (not among the top papers summarized)"
+
+
+def summary_markdown(summary: dict) -> str:
+    """The summary as Markdown source (TL;DR and the four sections; the raw text if unparsed)."""
+    sections = summary.get("sections") or {}
+    parts = []
+    if summary.get("tldr"):
+        parts.append(f"**TL;DR**: {summary['tldr'].strip()}")
+    for key, title in SECTION_TITLES:
+        if sections.get(key):
+            parts.append(f"### {title}\n\n{sections[key].strip()}")
+    if len(parts) <= (1 if summary.get("tldr") else 0) and summary.get("text"):
+        parts.append(summary["text"].strip())
+    return "\n\n".join(parts)
+
+
+def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
+    url = safe_url(paper.get("abs_url")) or ""
+    lines = [f"### {n}. [{md_escape(paper.get('title'))}]({url})", ""]
+    fields = [
+        ("Authors", ", ".join(md_escape(a) for a in paper.get("authors") or [])),
+        ("Category", md_escape(paper.get("primary_category"))),
+        ("Published", md_escape(paper.get("published") or paper.get("day") or "")),
+        ("Score", f"{float(paper.get('score') or 0.0):.1f}"),
+        ("Type", md_escape(paper.get("announce_type"))),
+        ("ArXiv ID", md_escape(f"{paper.get('id')}v{paper.get('version')}")),
+    ]
+    matched = _matched_line(paper)
+    if matched:
+        fields.append(("Matched", matched))
+    lines += [f"**{name}**: {value}  " for name, value in fields]
+    lines += ["", "#### Abstract", md_escape(cut(paper.get("abstract") or "", 300)), ""]
+    summary = paper.get("summary")
+    if summary:
+        model = md_escape(summary.get("model") or ctx.get("model") or "")
+        lines += ["<details>", f"<summary><strong>🤖 AI Summary (by {model})</strong> - Click to expand</summary>",
+                  "", summary_html(summary_markdown(summary)), "", "</details>", ""]
+    else:
+        lines += [f"*{md_escape(summary_note(paper, ctx.get('summaries_note')))}*", ""]
+    lines += ["---", ""]
+    return lines
+
+
+def _utc(value) -> str:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+def render_readme(ctx: dict) -> str:
+    """The README.md digest for the context of docs/ARCHITECTURE.md (deterministic for a ctx)."""
+    papers = ctx.get("papers") or []
+    out = [
+        "# arXiv Papers Bot 🤖", "",
+        "This repository automatically fetches and displays relevant papers from arXiv based on configured criteria.",
+        "",
+        "## 📊 Statistics", "",
+        f"- **Last Updated**: {_utc(ctx.get('generated_at'))}",
+        f"- **Total Papers Found**: {len(papers)}",
+        f"- **Categories Monitored**: {', '.join(md_escape(c) for c in ctx.get('categories') or [])}",
+    ]
+    if ctx.get("summaries_note"):
+        out.append(f"- **AI Summaries**: {md_escape(ctx['summaries_note'])}")
+    out += ["", "## 📚 Recent Papers", ""]
+    if not papers:
+        out += ["*No papers matched the configured criteria for this day.*", "", "---", ""]
+    for n, paper in enumerate(papers, 1):
+        out += _paper_block(n, paper, ctx)
+    keywords = ", ".join(md_escape(k) for k in ctx.get("keywords") or []) or "(none configured)"
+    out += [
+        "## 🔧 Configuration", "",
+        "This bot is configured to look for papers containing the following keywords:",
+        f"- {keywords}", "",
+        "## 📅 Schedule", "",
+        f"The bot runs {md_escape(ctx.get('schedule') or 'on demand')} to fetch the latest papers.", "",
+        "## 🚀 How to Use", "",
+        "1. **Edit `config.json`**: arXiv categories (e.g. `cs.AI`, `cs.LG`, `cs.CL`), keywords, "
+        "`max_papers`, `days_back` and the `ai_summary` settings",
+        "2. **Set the LLM key** in the environment variable named by `ai_summary.api_key_env` "
+        "(no key: the digest is published without AI summaries)",
+        "3. **Run one pass** with `arxiv-bot run`, or start the workers and `arxiv-bot beat` for the daily schedule",
+        "4. **Read it** here, in a feed reader (`feed.xml`, `atom.xml`, `feed.json`) or on the web page "
+        "(`arxiv-bot serve`)",
+        "",
+        "---",
+        "*Generated automatically by arXiv Bot*",
+        "",
+    ]
+    return "\n".join(out)
