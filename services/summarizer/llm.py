@@ -1,0 +1,190 @@
+"""One chat completion against an OpenAI-compatible endpoint, with errors mapped for the task layer.
+
+Retries: the client is made with max_retries=0. Celery retries the task (with the server's
+Retry-After as countdown, after asking the GLOBAL rate limiter again); retries inside the
+openai client would multiply with Celery's and would re-send without a rate-limiter slot.
+
+Error mapping (`complete`):
+  429                                   -> TransientError(retry_after from retry-after-ms /
+                                           retry-after: seconds or an HTTP date)
+  timeout, connection error, 5xx, 409   -> TransientError
+  400/401/403/404/422 and other 4xx     -> PermanentError with a one-line reason
+  a body that is not valid JSON, or not a chat completion
+                                        -> TransientError: in practice it is a proxy/gateway
+                                           hiccup or a cut-off body, not a property of the
+                                           request; Celery's max_retries bounds the cost.
+  empty or missing content              -> PermanentError("empty answer")
+The API key never appears in a message: server text is scrubbed of it (some providers echo
+the key they were given in their 401 message) and of anything that looks like a key.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from shared.errors import ConfigError, PermanentError, TransientError
+
+_CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
+_KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+_REASON_CAP = 200
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+def make_client(base_url: str, api_key: str, timeout: float):
+    """An openai.OpenAI client with max_retries=0 (see the module docstring) and `timeout`
+    seconds per request. Raises ConfigError if the key is empty."""
+    if not api_key or not api_key.strip():
+        raise ConfigError("the LLM API key is empty")
+    import openai  # lazily: importing openai is slow and only the summarizer needs it
+
+    return openai.OpenAI(base_url=base_url, api_key=api_key.strip(), timeout=timeout, max_retries=0)
+
+
+def complete(client, model: str, messages: list[dict], temperature: float, max_tokens: int,
+             json_mode: bool) -> Completion:
+    """One chat completion. Returns Completion(text, prompt_tokens, completion_tokens, model);
+    raises TransientError / PermanentError as in the module docstring. If json_mode is
+    rejected with a 400 that mentions response_format, the request is sent once more without it."""
+    import openai
+
+    kwargs = dict(model=model, messages=messages, temperature=temperature, max_tokens=max_tokens)
+    if json_mode:
+        kwargs["response_format"] = {"type": "json_object"}
+    secret = getattr(client, "api_key", None)
+    try:
+        try:
+            resp = client.chat.completions.create(**kwargs)
+        except openai.BadRequestError as exc:
+            if not (json_mode and "response_format" in _server_message(exc)):
+                raise
+            kwargs.pop("response_format")
+            resp = client.chat.completions.create(**kwargs)
+    except openai.RateLimitError as exc:
+        raise TransientError(_reason("rate limited", exc, secret),
+                             retry_after=retry_after_seconds(exc.response.headers)) from None
+    except openai.APITimeoutError:
+        raise TransientError("LLM request timed out") from None
+    except openai.APIConnectionError as exc:
+        raise TransientError(_scrub(f"cannot reach the LLM server: {exc}", secret)) from None
+    except openai.APIStatusError as exc:
+        code = exc.status_code
+        if code >= 500 or code in (408, 409):
+            raise TransientError(_reason("server error", exc, secret),
+                                 retry_after=retry_after_seconds(exc.response.headers)) from None
+        raise PermanentError(_reason("request rejected", exc, secret)) from None
+    except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError):
+        raise TransientError("the LLM server sent a malformed response") from None
+    return _completion(resp, model)
+
+
+def _completion(resp, model: str) -> Completion:
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list):  # e.g. a text/html body the client returned as a str
+        raise TransientError("the LLM server sent a malformed response")
+    if not choices:
+        raise PermanentError("empty answer")
+    message = getattr(choices[0], "message", None)
+    text = getattr(message, "content", None)
+    if not isinstance(text, str) or not text.strip():
+        raise PermanentError("empty answer")
+    usage = getattr(resp, "usage", None)
+    return Completion(
+        text=text,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        model=getattr(resp, "model", None) or model,
+    )
+
+
+def _server_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return str(msg)
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    if secret:
+        text = text.replace(secret, "***")
+    text = _KEYLIKE_RE.sub("***", text)
+    text = " ".join(text.split())  # one line
+    return text if len(text) <= _REASON_CAP else text[:_REASON_CAP - 1] + "…"
+
+
+def _reason(what: str, exc, secret: str | None) -> str:
+    return _scrub(f"LLM {what} (HTTP {exc.status_code}): {_server_message(exc)}", secret)
+
+
+def retry_after_seconds(headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date);
+    None if absent or unreadable. Never negative."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is not None:
+            return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap upper-ish estimate for rate limiting: 1 token per CJK character, 1 per 4 other
+    characters (rounded up). Monotonic in the text's length, so prefixes never cost more."""
+    if not text:
+        return 0
+    cjk = len(_CJK_RE.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def estimate_messages_tokens(messages: list[dict]) -> int:
+    """estimate_tokens over all message contents plus a few tokens of framing per message."""
+    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+def cut_to_tokens(text: str, max_tokens: int) -> str:
+    """The longest prefix of `text` whose estimate is <= max_tokens, cut back to a whitespace
+    boundary when one is near (so words are not split)."""
+    if max_tokens <= 0:
+        return ""
+    if estimate_tokens(text) <= max_tokens:
+        return text
+    lo, hi = 0, len(text)  # binary search: estimate_tokens(text[:lo]) <= max_tokens
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if estimate_tokens(text[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = text[:lo]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= lo - 200 and space > 0:
+        cut = cut[:space]
+    return cut.rstrip()
