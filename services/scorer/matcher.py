@@ -111,7 +111,8 @@ class _TermIndex:
     def __init__(self, specs: Sequence[KeywordSpec]):
         self.specs = list(specs)
         self._simple: dict[bytes, tuple[int, ...]] = {}
-        # Checked forms are reached through one "trigger" token so most are never looked at.
+        # Checked forms are reached through one "trigger" token so most are never looked at:
+        # the longest required word (long words are rarer than "of"), else each last-word form.
         self._triggers: dict[bytes, list[_Checked]] = {}
         for index, spec in enumerate(self.specs):
             for form in dict.fromkeys((spec.term, *spec.aliases)):
@@ -121,7 +122,7 @@ class _TermIndex:
                         if index not in self._simple.get(surface, ()):
                             self._simple[surface] = self._simple.get(surface, ()) + (index,)
                 else:
-                    keys = [min(compiled.required, key=len)] if compiled.required else compiled.last
+                    keys = [max(sorted(compiled.required), key=len)] if compiled.required else compiled.last
                     for key in keys:
                         self._triggers.setdefault(key, []).append(compiled)
         self._simple_keys = frozenset(self._simple)
