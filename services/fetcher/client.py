@@ -1,0 +1,186 @@
+"""HTTP to arXiv: the announcement feed and the query API, politely.
+
+Every request first goes through the Pacer (one request per interval across all processes),
+carries a descriptive User-Agent, and is retried with exponential backoff and full jitter on
+429/5xx, connection errors and timeouts, honouring Retry-After. The pacer's own wait is never
+counted as backoff. Failures surface as one-line TransientError (gave up retrying) or
+PermanentError (HTTP 400 error feed, unusable body).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from shared.errors import PermanentError, TransientError
+
+from .api import parse_api
+from .records import FeedItem
+from .rss import FeedResult, effective_type, parse_rss, relevant
+
+log = logging.getLogger(__name__)
+
+MAX_URL = 2000        # split the category list when one feed URL would be longer
+FEED_ITEM_CAP = 2000  # arXiv returns at most this many items per feed
+API_PAGE_MAX = 2000   # arXiv's documented per-call maximum
+
+
+def user_agent_for(contact: str) -> str:
+    return f"arxiv-bot/0.1 (+{contact})"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query string (it may carry tokens) for error messages."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class ArxivClient:
+    def __init__(self, rss_url: str, api_url: str, pacer, user_agent: str, timeout: float = 30.0,
+                 max_retries: int = 4, backoff_cap: float = 120.0, http: httpx.Client | None = None,
+                 backoff_base: float = 1.0):
+        self.rss_url = rss_url.rstrip("/")
+        self.api_url = api_url
+        self.pacer = pacer
+        self.max_retries = max_retries
+        self.backoff_cap = backoff_cap
+        self.backoff_base = backoff_base
+        self._own_http = http is None
+        # One connection at a time, as arXiv's terms ask.
+        self.http = http or httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=1))
+        self.http.headers["User-Agent"] = user_agent
+        self.requests_made = 0
+        self.backoff_slept = 0.0  # seconds of retry backoff (pacer waits excluded)
+
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
+
+    def __enter__(self) -> "ArxivClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------------
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**attempt)); never less than Retry-After."""
+        delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_cap))
+        return delay
+
+    def get(self, url: str, params: dict | None = None) -> bytes:
+        """GET with pacing and retries; returns the body of a 200 response. HTTP 400 becomes a
+        PermanentError carrying arXiv's message (the body is an error feed)."""
+        last = ""
+        retry_after = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = self._backoff(attempt - 1, retry_after)
+                self.backoff_slept += delay
+                time.sleep(delay)
+            self.pacer.wait()
+            self.requests_made += 1
+            retry_after = None
+            try:
+                resp = self.http.get(url, params=params)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = f"{type(exc).__name__}"
+                log.warning("arXiv request %s failed (%s), attempt %d", _safe_url(url), last, attempt + 1)
+                continue
+            if resp.status_code == 200:
+                return resp.content
+            if resp.status_code == 400:
+                self._raise_400(url, resp.content)
+            if resp.status_code == 429 or resp.status_code >= 500:
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                last = f"HTTP {resp.status_code}"
+                log.warning("arXiv request %s: %s, attempt %d", _safe_url(url), last, attempt + 1)
+                continue
+            raise PermanentError(f"arXiv request {_safe_url(url)} failed: HTTP {resp.status_code}")
+        raise TransientError(f"arXiv request {_safe_url(url)} failed: {last} after "
+                             f"{self.max_retries + 1} attempts", retry_after=retry_after)
+
+    def _raise_400(self, url: str, body: bytes) -> None:
+        parse = parse_api if url.startswith(self.api_url) else parse_rss
+        try:
+            parse(body)
+        except PermanentError as exc:
+            raise PermanentError(str(exc)) from None
+        raise PermanentError(f"arXiv request {_safe_url(url)} failed: HTTP 400")
+
+    # -- announcements ---------------------------------------------------------------------
+    def _feed(self, categories: list[str]) -> list[FeedResult]:
+        """One request for the whole list; halves it when the URL is too long or the feed hit
+        arXiv's item cap (then some items would be missing)."""
+        url = f"{self.rss_url}/{'+'.join(categories)}"
+        if len(url) > MAX_URL and len(categories) > 1:
+            mid = len(categories) // 2
+            return self._feed(categories[:mid]) + self._feed(categories[mid:])
+        result = parse_rss(self.get(url))
+        if len(result.items) >= FEED_ITEM_CAP:
+            if len(categories) > 1:
+                mid = len(categories) // 2
+                return self._feed(categories[:mid]) + self._feed(categories[mid:])
+            log.warning("arXiv feed %s returned %d items (arXiv's cap): some may be missing",
+                        categories[0], len(result.items))
+        return [result]
+
+    def fetch_announcements(self, categories) -> FeedResult:
+        """Today's announcements for `categories` (archives or categories), relevant items only,
+        each paper once. Types are relative to the whole set: when the list had to be split, a
+        paper seen in several partial feeds keeps the occurrence whose primary is in its feed."""
+        categories = list(categories)
+        results = self._feed(categories)
+        merged = FeedResult(title=results[0].title, day=results[0].day, build_date=results[0].build_date)
+        by_id: dict[str, FeedItem] = {}
+        for result in results:
+            for item in result.items:
+                if not relevant(item, categories):
+                    continue
+                seen = by_id.get(item.id)
+                if seen is None or (item.announce_type in ("new", "replace")
+                                    and seen.announce_type not in ("new", "replace")):
+                    by_id[item.id] = item
+        for item in by_id.values():
+            item.announce_type = effective_type(item, categories)
+        merged.items = list(by_id.values())
+        return merged
+
+    # -- query API backfill ----------------------------------------------------------------
+    def search_range(self, category: str, start: dt.date, end: dt.date,
+                     page_size: int = 500) -> Iterator[FeedItem]:
+        """Papers submitted in [start, end] (whole days) to `category`, oldest first, paged
+        until arXiv's totalResults is reached (or a page comes back empty)."""
+        page_size = max(1, min(page_size, API_PAGE_MAX))
+        query = (f"cat:{category} AND submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]")
+        offset = 0
+        while True:
+            params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "ascending",
+                      "start": offset, "max_results": page_size}
+            page = parse_api(self.get(self.api_url, params=params))
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return

@@ -1,0 +1,186 @@
+"""A local arXiv over real HTTP, for tests and `make demo`.
+
+    with ArxivStandin() as arxiv:          # 127.0.0.1:<free port>
+        client = ArxivClient(arxiv.rss_url, arxiv.api_url, ...)
+
+GET /rss/<q> serves a recorded announcement day (default: the 1504-item all-archives day) the way
+rss.arxiv.org does for <q>: only items whose categories intersect <q>, announce types recomputed
+for <q>, arXiv's order and channel header, HTTP 400 error channel for an unknown archive or
+category. GET /api/query serves the same papers through the classic query API (current backend
+format) with synthetic submission dates over several days. Per instance: `empty_day`,
+`set_day(path)`, and `fail_next(*faults)`: each fault is used by one request, in order:
+"503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]".
+`requests` logs every request as (time.monotonic(), path, query).
+
+Standalone: python -m tests.standins.arxiv --port 8001 [--day FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from . import arxiv_feeds as feeds
+
+HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>arXiv is down for maintenance</title></head>"
+             b"<body><h1>We are down for maintenance</h1></body></html>")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "arxiv-standin/1.0"
+
+    def log_message(self, fmt, *args):  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        standin: ArxivStandin = self.server.standin
+        parts = urlsplit(self.path)
+        standin._log(parts.path, unquote(parts.query))
+        fault = standin._next_fault()
+        if fault and self._fault(fault):
+            return
+        if parts.path.startswith("/rss/"):
+            self._rss(standin, unquote(parts.path[len("/rss/"):]), truncate=fault == "truncated")
+        elif parts.path == "/api/query":
+            self._api(standin, dict(parse_qsl(parts.query)), truncate=fault == "truncated")
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    def _fault(self, fault: str) -> bool:
+        """Act out a fault; False means 'serve normally afterwards' (slow, truncated)."""
+        kind, _, arg = fault.partition(":")
+        if kind in ("503", "429"):
+            self._send(int(kind), f"HTTP {kind}".encode(), "text/plain", {"Retry-After": arg or "1"})
+        elif kind == "html":
+            self._send(200, HTML_PAGE, "text/html; charset=utf-8")
+        elif kind == "400":
+            day = self.server.standin.day
+            body = feeds.render_feed_error("astroph", feeds.bad_query_part(day, ["astroph"]),
+                                           day.build_date, day.pub_date)
+            self._send(400, body, "application/rss+xml")
+        elif kind == "reset":  # RST instead of a response
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        elif kind == "slow":
+            time.sleep(float(arg or 2))
+            return False
+        else:
+            return False
+        return True
+
+    def _rss(self, standin, q: str, truncate: bool) -> None:
+        day = standin.day
+        message = feeds.bad_query_part(day, [p for p in q.split("+")])
+        if message or not q:
+            body = feeds.render_feed_error(q, message or "Empty query.", day.build_date, day.pub_date)
+            self._send(400, body, "application/rss+xml")
+            return
+        body = feeds.render_feed(day, q, empty=standin.empty_day)
+        self._send(200, body[: len(body) // 2] if truncate else body, "application/rss+xml")
+
+    def _api(self, standin, params: dict, truncate: bool) -> None:
+        try:
+            page, total, start, size = feeds.api_query(standin.api_papers, params)
+        except ValueError as exc:
+            self._send(400, feeds.render_api_error(str(exc)), "application/atom+xml")
+            return
+        echo = (f"search_query={params.get('search_query', '')}&id_list={params.get('id_list', '')}"
+                f"&start={start}&max_results={size}")
+        body = feeds.render_api(page, total, start, size, echo)
+        self._send(200, body[: len(body) // 2] if truncate else body, "application/atom+xml")
+
+
+class ArxivStandin:
+    def __init__(self, day_file: Path | str | None = None, port: int = 0, host: str = "127.0.0.1"):
+        self.host, self.port = host, port
+        self.requests: list[tuple[float, str, str]] = []
+        self.empty_day = False
+        self._faults: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.set_day(day_file or feeds.DEFAULT_DAY)
+
+    def set_day(self, day_file: Path | str) -> None:
+        """Serve another announcement day from now on (RSS and API dataset)."""
+        self.day = feeds.load_day(day_file)
+        self.api_papers = feeds.api_dataset(self.day)
+
+    def fail_next(self, *faults: str) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def _log(self, path: str, query: str) -> None:
+        with self._lock:
+            self.requests.append((time.monotonic(), path, query))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rss_url(self) -> str:
+        return f"{self.base_url}/rss"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/query"
+
+    def start(self) -> "ArxivStandin":
+        self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        self._server.daemon_threads = True
+        self._server.standin = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="arxiv-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "ArxivStandin":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local arXiv stand-in (RSS + query API)")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--day", help="RSS day file to serve (default: the 1504-item day)")
+    args = parser.parse_args()
+    standin = ArxivStandin(args.day, port=args.port, host=args.host).start()
+    print(f"arXiv stand-in: RSS {standin.rss_url}  API {standin.api_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
