@@ -1,0 +1,91 @@
+"""Per-process response cache keyed by the latest publication.
+
+Responses are built once per publication and kept in memory, keyed by (route, normalised query).
+What invalidates them is the publication stamp (shared.digest.publication_stamp: count, newest
+day, newest published_at), which is re-read from the database at most once per `ttl` seconds, not
+per request: a new publication shows up within about a second, and a burst of requests costs no
+database query at all. When the stamp changes, the snapshot (papers of the latest digest, the feed
+window, the published days) is reloaded once and every cached response is dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from werkzeug.http import http_date
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ready response body and its validators (strong ETag = hash of the bytes)."""
+
+    body: bytes
+    content_type: str
+    etag: str
+    last_modified: float | None  # POSIX seconds (the publication time)
+    headers: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, body: bytes | str, content_type: str, last_modified: float | None, **headers) -> "Entry":
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+        # Validators ride along precomputed so a cache hit does no formatting work.
+        headers = {"ETag": etag, **({"Last-Modified": http_date(last_modified)} if last_modified else {}), **headers}
+        return cls(data, content_type, etag, last_modified, headers)
+
+
+class DigestCache:
+    """Holds the snapshot for the current stamp and the responses built from it.
+
+    `read_stamp()` and `load_snapshot(stamp)` are supplied by the app (both hit the database).
+    Thread-safe: a lock guards the refresh; readers of a consistent (stamp, snapshot, entries)
+    triple never block on each other."""
+
+    def __init__(self, read_stamp: Callable[[], Any], load_snapshot: Callable[[Any], Any],
+                 ttl: float = 1.0, max_entries: int = 512):
+        self._read_stamp = read_stamp
+        self._load_snapshot = load_snapshot
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._state: tuple[Any, Any, OrderedDict] | None = None  # (stamp, snapshot, entries)
+
+    def current(self) -> tuple[Any, Any, OrderedDict]:
+        """(stamp, snapshot, entries) for the latest publication; re-reads the stamp at most once
+        per ttl seconds. Raises whatever the database raises when a check is due and fails."""
+        state = self._state
+        if state is not None and time.monotonic() - self._checked_at < self.ttl:
+            return state
+        with self._lock:
+            state = self._state
+            if state is not None and time.monotonic() - self._checked_at < self.ttl:
+                return state  # another thread refreshed it while we waited
+            stamp = self._read_stamp()
+            if state is None or state[0] != stamp:
+                state = (stamp, self._load_snapshot(stamp), OrderedDict())
+                self._state = state
+            self._checked_at = time.monotonic()
+            return state
+
+    def get(self, key, build: Callable[[Any], Entry]) -> Entry:
+        """The cached Entry for `key` under the current stamp, building it once if missing."""
+        stamp, snapshot, entries = self.current()
+        entry = entries.get(key)
+        if entry is None:
+            entry = build(snapshot)
+            entries[key] = entry
+            if len(entries) > self.max_entries:  # bound memory: arbitrary q= values make new keys
+                try:
+                    entries.popitem(last=False)
+                except KeyError:  # another thread emptied it first
+                    pass
+        return entry
+
+    def invalidate(self) -> None:
+        """Force the next request to re-read the stamp."""
+        self._checked_at = float("-inf")

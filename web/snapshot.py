@@ -1,0 +1,109 @@
+"""What the web service serves for one publication stamp, and the response bodies built from it.
+
+`load_snapshot(session, config, settings)` reads, in a handful of queries, everything the routes
+need for the latest publication: the latest digest's papers, the feeds' rolling window, the
+published days and the known categories. The builders turn a snapshot plus normalised filters
+into cache Entries (bytes + validators); they do no database access except `day_entry` (an
+earlier day, loaded once per stamp and day, then cached).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from shared import digest
+from shared.render.feeds import render_atom, render_json_feed, render_papers_json, render_rss
+from shared.render.html import render_page
+from shared.render.markdown import render_readme
+
+from .cache import Entry
+
+CONTENT_TYPES = {
+    "feed.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+    "feed.json": "application/feed+json; charset=utf-8",
+    "papers.json": "application/json; charset=utf-8",
+    "README.md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    day: dt.date | None
+    published_at: dt.datetime | None
+    readme_md: str
+    latest: list          # paper dicts of the latest digest, by rank
+    window: list          # paper dicts of the feeds' window, newest digest first
+    days: list            # published days, newest first
+    known: list           # configured categories, then those present in the data
+    config: object
+    settings: object
+
+    @property
+    def last_modified(self) -> float | None:
+        return self.published_at.timestamp() if self.published_at else None
+
+    def context(self, papers: list, day=None, generated_at=None) -> dict:
+        cfg = self.config
+        return digest.build_context(
+            papers, day=day or self.day, generated_at=generated_at or self.published_at,
+            categories=cfg.categories, keywords=cfg.keyword_terms(), schedule=cfg.schedule.describe(),
+            model=getattr(self.settings, "llm_model", cfg.ai_summary.model))
+
+
+def load_snapshot(session, config, settings) -> Snapshot:
+    pub = digest.latest_publication(session)
+    latest = (digest.load_day(session, pub.day) or []) if pub is not None else []
+    window = digest.load_window(session, config.feeds.window_days, config.feeds.max_items)
+    known = digest.known_categories(config.categories, latest + window)
+    return Snapshot(day=pub.day if pub else None, published_at=pub.published_at if pub else None,
+                    readme_md=pub.readme_md if pub else "", latest=latest, window=window,
+                    days=digest.published_days(session), known=known, config=config, settings=settings)
+
+
+def _apply(papers: list, filters: dict) -> list:
+    return digest.filter_papers(papers, **filters)
+
+
+def _feed_meta(snap: Snapshot, route: str, filters: dict) -> dict:
+    base = snap.config.feeds.public_url.rstrip("/")
+    query = urlencode({k: v for k, v in filters.items() if v is not None})
+    title = "arXiv digest: " + ", ".join(snap.config.categories)
+    if filters.get("category"):
+        title += f" [{filters['category']}]"
+    return {"title": title, "link": base + "/", "self_url": f"{base}/{route}" + (f"?{query}" if query else ""),
+            "description": f"Daily arXiv papers in {', '.join(snap.config.categories)}, scored against your "
+                           "keywords, with AI summaries",
+            "updated": snap.published_at}
+
+
+def feed_entry(route: str, snap: Snapshot, filters: dict) -> Entry:
+    """feed.xml / atom.xml / feed.json over the window; papers.json over the latest digest."""
+    if route == "papers.json":
+        body = render_papers_json(_apply(snap.latest, filters))
+    else:
+        papers = _apply(snap.window, filters)
+        render = {"feed.xml": render_rss, "atom.xml": render_atom, "feed.json": render_json_feed}[route]
+        body = render(papers, _feed_meta(snap, route, filters))
+    return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": "public, max-age=300"})
+
+
+def readme_entry(snap: Snapshot, filters: dict) -> Entry:
+    if snap.readme_md and not any(v is not None for v in filters.values()):
+        body = snap.readme_md  # exactly what the publisher wrote for this day
+    else:
+        body = render_readme(snap.context(_apply(snap.latest, filters)))
+    return Entry.make(body, CONTENT_TYPES["README.md"], snap.last_modified,
+                      **{"Cache-Control": "public, max-age=300"})
+
+
+def page_entry(snap: Snapshot, filters: dict, papers: list | None = None, day=None,
+               action: str = "/") -> Entry:
+    """The HTML page of the latest digest (or of `day` with its `papers`)."""
+    source = snap.latest if papers is None else papers
+    shown = _apply(source, filters)
+    html = render_page(snap.context(shown, day=day), filters, snap.days, total=len(source),
+                       known_categories=snap.known, form_action=action)
+    return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": "public, max-age=60"})
