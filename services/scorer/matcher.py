@@ -142,11 +142,18 @@ class _TermIndex:
 
 
 _TEX_ACCENT_RE = re.compile(r"\\[`'^\"~=.uvHckrbd]\s*\{?\s*\\?([A-Za-z])\s*\}?")
+# TeX letters and Unicode letters that NFKD does not split into base + accent.
+_TEX_LETTER_RE = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|[lLoOij])(?![A-Za-z])")
+_LETTERS = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss",
+                          "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i"})
 
 
 def normalize_name(name: str) -> tuple[str, ...]:
-    """Lower-case name parts without accents: TeX (\\"o, {\\'e}) and Unicode (ö) alike."""
-    name = _TEX_ACCENT_RE.sub(r"\1", name).replace("{", "").replace("}", "")
+    """Lower-case name parts without accents or affiliations: "Benjamin R\\'emy (LEMTA)",
+    "Benjamin Rémy" and "benjamin remy" all give ("benjamin", "remy"); "Pawe{\\l}" = "Paweł"."""
+    name = re.sub(r"\([^)]*\)", " ", name)  # arXiv puts affiliations in parentheses
+    name = _TEX_ACCENT_RE.sub(r"\1", name)
+    name = _TEX_LETTER_RE.sub(r"\1", name).replace("{", "").replace("}", "").translate(_LETTERS)
     name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     return tuple(re.findall(r"[^\W\d_]+", name.lower()))
 
