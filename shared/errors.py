@@ -30,9 +30,12 @@ class ConfigError(UserError):
 class TransientError(ArxivBotError):
     """A failure that may succeed later. `retry_after` (seconds) comes from the server if it said."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, counts: bool = True):
         super().__init__(message)
         self.retry_after = retry_after
+        # False for waits that are not failures (our own rate limit, another worker's lease):
+        # they do not use up the retry budget.
+        self.counts = counts
 
 
 class PermanentError(ArxivBotError):

@@ -16,6 +16,7 @@ from .errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///data/arxiv-bot.db"
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
+DEFAULT_PDF_URL = "https://arxiv.org/pdf"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Settings:
     broker_url: str | None
     arxiv_rss_url: str
     arxiv_api_url: str
+    arxiv_pdf_url: str
     output_dir: Path
     llm_base_url: str
     llm_model: str
@@ -45,6 +47,7 @@ class Settings:
             broker_url=broker,
             arxiv_rss_url=(env.get("ARXIV_RSS_URL") or DEFAULT_RSS_URL).rstrip("/"),
             arxiv_api_url=env.get("ARXIV_API_URL") or DEFAULT_API_URL,
+            arxiv_pdf_url=(env.get("ARXIV_PDF_URL") or DEFAULT_PDF_URL).rstrip("/"),
             output_dir=Path(env.get("OUTPUT_DIR") or "output"),
             llm_base_url=env.get("LLM_BASE_URL") or ai.base_url,
             llm_model=env.get("LLM_MODEL") or ai.model,
@@ -57,6 +60,7 @@ class Settings:
 
     def validate(self) -> None:
         for name, url in (("ARXIV_RSS_URL", self.arxiv_rss_url), ("ARXIV_API_URL", self.arxiv_api_url),
+                          ("ARXIV_PDF_URL", self.arxiv_pdf_url),
                           ("LLM_BASE_URL", self.llm_base_url)):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -1,0 +1,115 @@
+"""Distributed mode commands: `worker`, `beat` and `trigger` (Celery over Redis).
+
+`trigger` opens the pass in the database itself (one active pass at a time; an unfinished one
+is resumed) and enqueues its next stage by task name; `--wait` polls the database, never a
+Celery result, until the pass ends.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from shared import names, passes
+from shared.config import Config
+from shared.db import ensure_schema
+from shared.errors import UserError
+from shared.models import PASS_EMPTY, PASS_FAILED, PASS_PUBLISHED, PASS_TERMINAL, Pass
+from shared.runtime import Runtime, set_runtime
+from shared.settings import Settings
+
+
+def _runtime(config: Config, settings: Settings) -> Runtime:
+    if not settings.broker_url:
+        raise UserError("BROKER_URL is not set: distributed mode needs a broker (e.g. redis://127.0.0.1:6379/0); "
+                        "`arxiv-bot run` works without one")
+    rt = Runtime(config, settings)
+    set_runtime(rt)
+    return rt
+
+
+def check_broker(app) -> None:
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:
+        raise UserError(f"broker unreachable ({_safe_broker(app.conf.broker_url)}): {exc}") from None
+
+
+def _safe_broker(url: str) -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(url)
+
+
+def run_worker(config: Config, settings: Settings, service: str, concurrency: int | None, pool: str | None) -> int:
+    rt = _runtime(config, settings)
+    ensure_schema(rt.engine)
+    from shared.celery_app import get_app
+
+    app = get_app()
+    check_broker(app)
+    queue, module = names.SERVICES[service]
+    importlib.import_module(module)  # registers the service's tasks on the app
+    concurrency = concurrency or int(os.environ.get("WORKER_CONCURRENCY") or 1)
+    argv = ["worker", "-Q", queue, "-n", f"{service}-{os.getpid()}@%h", "-c", str(concurrency),
+            "--loglevel", os.environ.get("LOG_LEVEL", "INFO"), "--without-mingle", "--without-gossip"]
+    if pool:
+        argv += ["--pool", pool]
+    rt.engine.dispose()  # no connection crosses the fork into the pool's children
+    app.worker_main(argv)
+    return 0
+
+
+def run_beat(config: Config, settings: Settings) -> int:
+    _runtime(config, settings)
+    from shared.celery_app import get_app
+
+    app = get_app()
+    check_broker(app)
+    schedule = Path(os.environ.get("BEAT_SCHEDULE_FILE", "data/celerybeat-schedule"))
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--loglevel", os.environ.get("LOG_LEVEL", "INFO"), "--schedule", str(schedule)])
+    return 0
+
+
+def trigger(config: Config, settings: Settings, wait: bool, timeout: float, no_summaries: bool = False) -> int:
+    rt = _runtime(config, settings)
+    ensure_schema(rt.engine)
+    from shared.celery_app import get_app
+
+    check_broker(get_app())
+    with rt.session() as s:
+        p, created = passes.begin_pass(s, "trigger", no_summaries)
+        pass_id = p.id
+        work = [(names.FETCH_PASS, {"pass_id": pass_id})] if created else passes.pending_work(s, p)
+    for task, kwargs in work:
+        rt.dispatch(task, **kwargs)
+    print(f"pass {pass_id} {'started' if created else 'already running: resumed'}")
+    if not wait:
+        return 0
+    return wait_for(rt, pass_id, timeout)
+
+
+def wait_for(rt: Runtime, pass_id: int, timeout: float) -> int:
+    from .progress import Progress, outcome_line
+
+    progress = Progress(rt, sys.stdout, min_interval=0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with rt.session() as s:
+            p = s.get(Pass, pass_id)
+            if p.status in PASS_TERMINAL:
+                progress.step(force=True)
+                line = outcome_line(s, p, rt.settings)
+                break
+        progress.step(force=True)
+        time.sleep(0.5)
+    else:
+        raise UserError(f"pass {pass_id} not finished after {timeout:.0f}s (see `arxiv-bot status`)")
+    if p.status == PASS_FAILED:
+        raise UserError(f"pass {pass_id} failed: {p.error}")
+    print(line)
+    return 0 if p.status in (PASS_PUBLISHED, PASS_EMPTY) else 1

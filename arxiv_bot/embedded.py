@@ -1,0 +1,58 @@
+"""`arxiv-bot run`: one whole pass in this process (embedded mode).
+
+The same stage handlers the workers run are executed here through a LocalDispatcher, on the
+configured database (SQLite by default). An unfinished pass (an earlier run that crashed) is
+resumed, not started over. Progress is printed per stage; the last line counts the outcome.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+
+from shared import names
+from shared.config import Config
+from shared.db import ensure_schema
+from shared.dispatch import LocalDispatcher
+from shared.errors import UserError
+from shared.models import PASS_EMPTY, PASS_FAILED, PASS_PUBLISHED, Pass
+from shared.runtime import Runtime, set_runtime
+from shared.settings import Settings
+
+from .progress import Progress, outcome_line
+
+# In one process a failed fetch is reported at once: the HTTP client has already retried.
+EMBEDDED_RETRY_CAPS = {names.FETCH_PASS: 0, names.START_PASS: 0}
+
+
+def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> int:
+    if not os.environ.get("LOG_LEVEL"):
+        logging.getLogger().setLevel(logging.WARNING)  # progress lines instead of log lines
+    dispatcher = LocalDispatcher()
+    for task, cap in EMBEDDED_RETRY_CAPS.items():
+        dispatcher.handlers[task] = dataclasses.replace(dispatcher.handlers[task], max_retries=cap)
+    rt = Runtime(config, settings, dispatcher=dispatcher)
+    set_runtime(rt)
+    ensure_schema(rt.engine)
+
+    progress = Progress(rt, sys.stdout)
+    dispatcher.on_step = progress.step
+    from services.fetcher.handlers import start_pass  # embedded mode runs every service's code
+
+    progress.begin()
+    pass_id = start_pass(rt, trigger="cli", no_summaries=no_summaries)
+    dispatcher.run_until_idle(rt)
+    progress.end()
+
+    with rt.session() as s:
+        p = s.get(Pass, pass_id)
+        status, error = p.status, p.error
+        line = outcome_line(s, p, settings)
+    if status == PASS_FAILED:
+        hint = " (offline? `make demo` runs the pipeline on a recorded day)" if "reach arXiv" in (error or "") else ""
+        raise UserError(f"pass {pass_id} failed: {error}{hint}")
+    if status not in (PASS_PUBLISHED, PASS_EMPTY):
+        raise UserError(f"pass {pass_id} stopped in state '{status}' (see `arxiv-bot status`)")
+    print(line)
+    return 0

@@ -1,0 +1,33 @@
+"""`arxiv-bot serve`: the web service under gunicorn (threads; WEB_WORKERS processes, default 2).
+
+The app factory does no I/O; each gunicorn worker builds its own engine on first request.
+"""
+from __future__ import annotations
+
+import os
+
+from shared.config import Config
+from shared.settings import Settings
+
+
+def serve(config: Config, settings: Settings, host: str, port: int) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from web.app import create_app
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", int(os.environ.get("WEB_WORKERS") or 2))
+            self.cfg.set("threads", int(os.environ.get("WEB_THREADS") or 4))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-" if os.environ.get("WEB_ACCESS_LOG") else None)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self):
+            return create_app(settings=settings, config=config)
+
+    print(f"serving http://{host}:{port}/ (database {settings.database_url.split('@')[-1]})", flush=True)
+    _Gunicorn().run()
+    return 0

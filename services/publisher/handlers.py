@@ -1,0 +1,84 @@
+"""Publisher stage logic (Celery-free; tasks.py and the embedded runner call these).
+
+publish_pass(pass_id) renders the pass's digest and the rolling feeds and writes README.md,
+feed.xml, atom.xml, feed.json, papers.json, index.html and archive/<day>.md into OUTPUT_DIR,
+each atomically. The publication row and the pass's "published" state commit in the same
+transaction after the files are in place: a crash before that leaves the pass in
+"publishing" and the sweep (or a redelivery) simply writes the files again. A pass that is
+not in "publishing" is left alone (idempotent).
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from shared import digest, names, passes
+from shared.models import PASS_PUBLISHED, PASS_PUBLISHING, Pass, Publication, utcnow
+from shared.render import feeds, html, markdown
+from shared.tasking import Handler
+
+from .output import write_atomic
+
+log = logging.getLogger(__name__)
+
+
+def digest_context(rt, p: Pass, papers: list[dict], now) -> dict:
+    cfg = rt.config
+    return {
+        "generated_at": now,
+        "day": p.day,
+        "categories": list(cfg.categories),
+        "keywords": cfg.keyword_terms(),
+        "schedule": cfg.schedule.describe(),
+        "summaries_note": passes.summaries_off_reason(cfg, rt.settings, p),
+        "model": rt.settings.llm_model,
+        "papers": papers,
+    }
+
+
+def feed_meta(rt) -> dict:
+    base = rt.config.feeds.public_url.rstrip("/")
+    cats = ", ".join(rt.config.categories)
+    return {"title": f"arxiv-bot digest: {cats}", "link": base + "/", "self_url": base + "/feed.xml",
+            "description": f"Daily arXiv papers in {cats}, scored against your interests, with AI summaries."}
+
+
+def render_outputs(rt, s, p: Pass, now) -> dict[str, bytes | str]:
+    papers = digest.load_pass_papers(s, p.id)
+    ctx = digest_context(rt, p, papers, now)
+    window = digest.load_window(s, rt.config.feeds.window_days, rt.config.feeds.max_items)
+    meta = feed_meta(rt)
+    readme = markdown.render_readme(ctx)
+    return {
+        "README.md": readme,
+        "feed.xml": feeds.render_rss(window, meta),
+        "atom.xml": feeds.render_atom(window, {**meta, "self_url": meta["link"] + "atom.xml"}),
+        "feed.json": feeds.render_json_feed(window, {**meta, "self_url": meta["link"] + "feed.json"}),
+        "papers.json": json.dumps(papers, ensure_ascii=False, indent=2, default=str) + "\n",
+        "index.html": html.render_page(ctx, {}, digest.published_days(s)),
+        f"archive/{p.day.isoformat()}.md": readme,
+    }
+
+
+def publish_pass(rt, pass_id: int) -> None:
+    """Write the pass's outputs and mark it published; does nothing unless it is publishing."""
+    out_dir = rt.settings.output_dir
+    with rt.session() as s:
+        p = s.get(Pass, pass_id)
+        if p is None or p.status != PASS_PUBLISHING:
+            return
+        now = utcnow()
+        # The publication row first, so the rolling window and the day list include this day.
+        s.merge(Publication(day=p.day, pass_id=p.id, published_at=now, paper_count=p.selected, readme_md=""))
+        s.flush()
+        files = render_outputs(rt, s, p, now)
+        s.get(Publication, p.day).readme_md = files["README.md"]
+        for name, data in files.items():
+            write_atomic(out_dir / name, data)
+        passes.finish(s, pass_id, PASS_PUBLISHED, from_status=PASS_PUBLISHING)
+    log.info("pass %d: published %d papers for %s to %s", pass_id, p.selected, p.day, out_dir)
+
+
+HANDLERS = {
+    names.PUBLISH_PASS: Handler(publish_pass, max_retries=5),
+}

@@ -1,0 +1,210 @@
+"""Summarizer stage logic (Celery-free; tasks.py and the embedded runner call these).
+
+Guarantees of summarize_paper(pass_id, paper_id):
+- Never pays twice: a summary is keyed by (paper id, version, model, prompt hash, language,
+  input mode); an existing one is reused by any pass, replica or redelivered message.
+- One replica at a time per paper: a lease (owner + expiry) on the summary row is taken in the
+  database before the provider is called; an expired lease (crashed worker) is taken over.
+- The global rate limit (requests and tokens per minute, shared through Redis) is respected;
+  a wait longer than a few seconds becomes a Celery countdown, not a sleeping worker.
+- 429/5xx/timeouts are retried by the task layer with the provider's Retry-After; after the
+  retry budget the paper is marked failed with the reason (retried on the next pass).
+- When no paper of the pass is pending any more, exactly one process moves the pass on to
+  publishing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared import names, passes
+from shared.errors import PermanentError, TransientError
+from shared.models import (PASS_PUBLISHING, PASS_SUMMARIZING, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, Paper,
+                           Pass, PassItem, Summary, utcnow)
+from shared.tasking import Handler
+
+from . import llm, prompt
+from .parse import parse_summary
+
+log = logging.getLogger(__name__)
+MAX_INLINE_WAIT = 5.0  # longer rate-limit waits are handed back to the broker as a countdown
+
+
+def _template(rt) -> str | None:
+    ai = rt.config.ai_summary
+    return rt.memo("prompt_template", lambda: prompt.load_template(ai.prompt_file, rt.settings.config_path.parent))
+
+
+def summary_key(rt, paper: Paper) -> dict:
+    ai = rt.config.ai_summary
+    return dict(paper_id=paper.id, version=paper.version, model=rt.settings.llm_model,
+                prompt_hash=prompt.prompt_hash(_template(rt) or "", ai.language), language=ai.language,
+                input_mode=ai.input)
+
+
+def tokens_used_today(s) -> int:
+    start = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(s.scalar(select(func.coalesce(func.sum(Summary.prompt_tokens + Summary.completion_tokens), 0))
+                        .where(Summary.updated_at >= start)) or 0)
+
+
+def _limiter(rt):
+    from .ratelimit import make_limiter
+
+    ai = rt.config.ai_summary
+    return rt.memo("llm_limiter", lambda: make_limiter(rt.settings.redis_url, ai.requests_per_minute,
+                                                       ai.tokens_per_minute))
+
+
+def _client(rt):
+    return rt.memo("llm_client", lambda: llm.make_client(rt.settings.llm_base_url, rt.settings.llm_api_key,
+                                                         rt.config.ai_summary.timeout))
+
+
+def _body(rt, paper: Paper) -> str:
+    ai = rt.config.ai_summary
+    if ai.input != "fulltext":
+        return paper.abstract
+    from shared.arxiv_pacing import make_pacer
+
+    from . import fulltext
+
+    http = rt.memo("pdf_http", lambda: __import__("httpx").Client(follow_redirects=True))
+    pacer = rt.memo("pdf_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
+    url = f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}"
+    data = fulltext.fetch_pdf(http, pacer, url, rt.config.fetch.timeout_seconds)
+    return fulltext.extract_text(data, ai.max_input_tokens)
+
+
+def _claim(rt, s, item: PassItem, paper: Paper) -> Summary | None:
+    """Reuse a finished summary (returns it), or take the lease (returns None after setting
+    `item` aside for the call). Raises TransientError while another worker holds the lease."""
+    ai = rt.config.ai_summary
+    key = summary_key(rt, paper)
+    summ = s.scalars(select(Summary).filter_by(**key).with_for_update()).first()
+    now = utcnow()
+    if summ is not None and summ.status == "done":
+        return summ
+    if summ is not None and summ.status == "leased" and summ.lease_owner != rt.worker_id \
+            and summ.lease_expires_at and summ.lease_expires_at > now:
+        wait = (summ.lease_expires_at - now).total_seconds()
+        raise TransientError(f"{paper.id}: being summarized by {summ.lease_owner}", retry_after=min(wait, 60),
+                             counts=False)
+    if ai.daily_token_budget is not None and tokens_used_today(s) >= ai.daily_token_budget:
+        item.summary_state = SUM_BUDGET
+        item.note = f"daily token budget of {ai.daily_token_budget} reached"
+        return None
+    if summ is None:
+        try:
+            with s.begin_nested():
+                summ = Summary(**key, status="leased")
+                s.add(summ)
+                s.flush()
+        except IntegrityError:
+            raise TransientError(f"{paper.id}: another worker is claiming it", retry_after=2, counts=False) from None
+    summ.status, summ.lease_owner = "leased", rt.worker_id
+    summ.lease_expires_at = now + dt.timedelta(seconds=ai.lease_seconds)
+    summ.attempts += 1
+    item.updated_at = now
+    return None
+
+
+def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
+    ai = rt.config.ai_summary
+    with rt.session() as s:
+        item = s.get(PassItem, (pass_id, paper_id))
+        if item is None or item.summary_state != SUM_PENDING:
+            return
+        paper = s.get(Paper, paper_id)
+        reuse = _claim(rt, s, item, paper)
+        if reuse is not None:
+            item.summary_state, item.summary_id, item.note = SUM_DONE, reuse.id, None
+        if item.summary_state != SUM_PENDING:
+            state = item.summary_state
+        else:
+            state = None
+            key = summary_key(rt, paper)
+            title = paper.title
+    if state is not None:
+        log.info("pass %d paper %s: summary %s", pass_id, paper_id, "reused" if state == SUM_DONE else state)
+        maybe_publish(rt, pass_id)
+        return
+
+    try:
+        messages = prompt.build_messages(title, _body(rt, paper), ai.language, _template(rt))
+        need = llm.estimate_tokens(" ".join(m["content"] for m in messages)) + ai.max_tokens
+        limiter = _limiter(rt)
+        wait = limiter.acquire(need, max_wait=MAX_INLINE_WAIT)
+        if wait > 0:
+            raise TransientError("waiting for the shared LLM rate limit", retry_after=wait, counts=False)
+        try:
+            answer = llm.complete(_client(rt), rt.settings.llm_model, messages, ai.temperature, ai.max_tokens,
+                                  json_mode=True)
+        finally:
+            _count_call(rt, key)
+        parsed = parse_summary(answer.text)
+    except TransientError as exc:
+        if exc.counts and exc.retry_after:
+            _limiter(rt).penalize(exc.retry_after)  # every replica pauses, not only this one
+        _release(rt, key, str(exc))
+        raise
+    with rt.session() as s:
+        summ = s.scalars(select(Summary).filter_by(**key)).one()
+        summ.status, summ.lease_owner, summ.lease_expires_at = "done", None, None
+        summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
+        summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
+        s.flush()
+        s.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id == paper_id)
+                  .values(summary_state=SUM_DONE, summary_id=summ.id, note=None))
+        s.execute(update(Pass).where(Pass.id == pass_id).values(
+            prompt_tokens=Pass.prompt_tokens + answer.prompt_tokens,
+            completion_tokens=Pass.completion_tokens + answer.completion_tokens))
+    log.info("pass %d paper %s: summarized (%d+%d tokens)", pass_id, paper_id, answer.prompt_tokens,
+             answer.completion_tokens)
+    maybe_publish(rt, pass_id)
+
+
+def _count_call(rt, key: dict) -> None:
+    with rt.session() as s:
+        s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1))
+
+
+def _release(rt, key: dict, error: str) -> None:
+    with rt.session() as s:
+        s.execute(update(Summary).filter_by(**key, lease_owner=rt.worker_id)
+                  .values(lease_expires_at=utcnow(), error=error[:1000]))
+
+
+def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str) -> None:
+    """After the retry budget (or a permanent error): mark the paper failed with the reason."""
+    reason = f"summary failed: {exc}"
+    with rt.session() as s:
+        item = s.get(PassItem, (pass_id, paper_id))
+        if item is None or item.summary_state != SUM_PENDING:
+            return
+        item.summary_state, item.note = SUM_FAILED, reason[:1000]
+        paper = s.get(Paper, paper_id)
+        s.execute(update(Summary).filter_by(**summary_key(rt, paper)).where(Summary.status != "done")
+                  .values(status="failed", lease_owner=None, lease_expires_at=None, error=reason[:1000]))
+    log.warning("pass %d paper %s: %s", pass_id, paper_id, reason)
+    maybe_publish(rt, pass_id)
+
+
+def maybe_publish(rt, pass_id: int) -> None:
+    """When no paper of the pass is pending, exactly one caller moves it to publishing."""
+    with rt.session() as s:
+        left = s.scalar(select(func.count()).select_from(PassItem)
+                        .where(PassItem.pass_id == pass_id, PassItem.summary_state == SUM_PENDING))
+        won = not left and passes.advance(s, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING)
+    if won:
+        rt.dispatch(names.PUBLISH_PASS, pass_id=pass_id)
+
+
+HANDLERS = {
+    names.SUMMARIZE_PAPER: Handler(summarize_paper, backoff_base=5.0, backoff_cap=300.0, on_give_up=summary_failed,
+                                   retries_from_config=lambda rt: rt.config.ai_summary.max_retries),
+}

@@ -1,0 +1,140 @@
+"""Database engine and sessions (SQLAlchemy 2.0), created by factories, never at import.
+
+- `make_engine(url)`: SQLite gets WAL + a busy timeout (several processes write in embedded and
+  test setups); PostgreSQL gets pre-ping so a restarted server does not fail the next task.
+- `session_factory(engine)`: use as `with Session.begin() as s:` (one transaction per unit of
+  work; repository functions take the session as an argument).
+- Forked workers: os.register_at_fork disposes the parent's pool in the child without closing
+  the parent's connections (engine.dispose(close=False)), so each process opens its own.
+- `ensure_schema(engine)`: brings the database to the Alembic head; cheap when already there
+  (one query), and only then imports Alembic.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+# The newest migration in shared/migrations/versions (a test checks it matches Alembic's head).
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine for `url`; raises UserError with one line if the URL is unusable."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"DATABASE_URL: cannot parse {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we install
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("connect_args", {"connect_timeout": 10})
+        try:
+            engine = create_engine(parsed, **kwargs)
+        except Exception as exc:  # missing driver etc.
+            raise UserError(f"DATABASE_URL: {exc.__class__.__name__}: {exc}") from None
+    _engines.add(engine)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def safe_url(engine_or_url) -> str:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.render_as_string(hide_password=True)
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise UserError (one line) when the database does not answer."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise UserError(f"database unreachable ({safe_url(engine)}): {reason}") from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def alembic_config(engine: Engine):
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", safe_url(engine).replace("%", "%%"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration (arxiv-bot db upgrade). Serialised on PostgreSQL by an advisory lock
+    so workers starting together do not race."""
+    from alembic import command
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                if current_revision(engine) != HEAD_REVISION:
+                    command.upgrade(alembic_config(engine), "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727274)"))
+                conn.commit()
+    else:
+        command.upgrade(alembic_config(engine), "head")
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database up to date; a no-op (one query) when it already is."""
+    check_connection(engine)
+    try:
+        if current_revision(engine) == HEAD_REVISION:
+            return
+        log.info("migrating database %s to %s", safe_url(engine), HEAD_REVISION)
+        upgrade(engine)
+    except OperationalError as exc:
+        raise UserError(f"database migration failed: {str(exc.orig).splitlines()[0]}") from None
