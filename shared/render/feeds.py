@@ -69,6 +69,8 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
     from feedgen.feed import FeedGenerator
 
     fg = FeedGenerator()
+    if fmt == "rss":
+        fg.load_extension("dc")  # RSS <author> must be an e-mail address: names go in dc:creator
     fg.title(_x(meta["title"]))
     fg.id(meta["link"])
     # feedgen uses the LAST link as the RSS <link>: self first, then the public page.
@@ -90,15 +92,21 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
             fe.guid(p["id"], permalink=False)
         else:
             fe.id(safe_url(p.get("abs_url")) or f"urn:arxiv:{p['id']}")
-            fe.summary(_x(cut(p.get("abstract") or "", 300)))
+            # As escaped HTML, not text: every reader then shows the same inert text.
+            fe.summary(_x(html.escape(cut(p.get("abstract") or "", 300))), type="html")
         fe.title(_x(plain(p.get("title"))))
         if safe_url(p.get("abs_url")):
             fe.link(href=p["abs_url"], rel="alternate")
         day = _day_dt(p.get("day"))
         fe.published(day)
         fe.updated(day)
-        for name in p.get("authors") or []:
-            fe.author({"name": _x(plain(name)) or "unknown"})
+        names = [_x(plain(n)) for n in p.get("authors") or [] if plain(n)]
+        if fmt == "rss":
+            if names:
+                fe.dc.dc_creator(names)
+        else:
+            for name in names:
+                fe.author({"name": name})
         for cat in p.get("categories") or []:
             fe.category(term=_x(cat))
         body = _x(content_html(p))

@@ -11,6 +11,7 @@ sanitised HTML), so nothing from arXiv or the LLM can add HTML, links or close t
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from .sanitize import cut, md_escape, safe_url, summary_html
 
@@ -59,9 +60,18 @@ def summary_markdown(summary: dict) -> str:
     return "\n\n".join(parts)
 
 
+def _html_for_markdown(fragment: str) -> str:
+    """Sanitised HTML made safe to sit inside README's <details>: no blank line (which would end
+    GitHub's HTML block and let the rest be read as Markdown; in <pre> the entity is a newline)
+    and no "[" in text (so nothing can ever be read as a Markdown link)."""
+    fragment = re.sub(r"\n[ \t]*(?=\n)", "\n&#10;", fragment.strip())
+    return re.sub(r">([^<]*)", lambda m: ">" + m.group(1).replace("[", "&#91;"), fragment)
+
+
 def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
-    url = safe_url(paper.get("abs_url")) or ""
-    lines = [f"### {n}. [{md_escape(paper.get('title'))}]({url})", ""]
+    url = safe_url(paper.get("abs_url"))
+    title = md_escape(paper.get("title"))
+    lines = [f"### {n}. [{title}]({url})" if url else f"### {n}. {title}", ""]
     fields = [
         ("Authors", ", ".join(md_escape(a) for a in paper.get("authors") or [])),
         ("Category", md_escape(paper.get("primary_category"))),
@@ -79,7 +89,7 @@ def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
     if summary:
         model = md_escape(summary.get("model") or ctx.get("model") or "")
         lines += ["<details>", f"<summary><strong>🤖 AI Summary (by {model})</strong> - Click to expand</summary>",
-                  "", summary_html(summary_markdown(summary)), "", "</details>", ""]
+                  "", _html_for_markdown(summary_html(summary_markdown(summary))), "", "</details>", ""]
     else:
         lines += [f"*{md_escape(summary_note(paper, ctx.get('summaries_note')))}*", ""]
     lines += ["---", ""]
