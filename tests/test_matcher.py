@@ -140,6 +140,17 @@ def test_metacharacters_are_literal(day):
     assert m.score("kmeans", "").matched == []
 
 
+def test_unicode_text_and_dashes():
+    # No item of the recorded day is non-ASCII, so this covers the Unicode tokenizer directly.
+    m = Matcher(["LLM", "Schrödinger bridge", "Mamba"])
+    result = m.score("LLM\u2014based Schrödinger-Bridges", "Mambas, ÜberMamba and mamba\u2011style")
+    assert result.matched == ["LLM", "Schrödinger bridge", "Mamba"]
+    assert where(result, "Mamba") == ["abstract"]
+    # Authors given as one "A, B" string (arXiv's dc:creator) and a single category string.
+    assert Matcher([], authors=["Ali Tajer"], category_weights={"cs.LG": 2}).score(
+        "t", "a", "Anmol Dwivedi, Ali Tajer", "cs.LG").score == 4.0
+
+
 def test_review_excludes_review_and_reviews_but_not_reviewer(day):
     m = Matcher(["Framework", "Hardware"], excludes=["review"])
     # 2411.17943 "... gather in-depth feedback from expert reviewers ..."

@@ -196,6 +196,10 @@ class Matcher:
               categories: Sequence[str] = ()) -> MatchResult:
         """Score one paper. Never raises for any strings; `categories[0]` is the primary one."""
         title, abstract = title or "", abstract or ""
+        if isinstance(authors, str):  # one "A, B, C" string as in arXiv's RSS dc:creator
+            authors = [a.strip() for a in authors.split(",")]
+        if isinstance(categories, str):
+            categories = [categories]
         t_toks, a_toks = tokens(title), tokens(abstract)
         in_title = self.keywords.find(title, t_toks)
         in_abstract = self.keywords.find(abstract, a_toks)
