@@ -48,6 +48,9 @@ def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
         raise PermanentError(f"{what}: empty response body")
     if head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<html" in head[:200]:
         raise PermanentError(f"{what}: got an HTML page instead of XML (arXiv error or maintenance page?)")
+    prolog = data[:4096].lower()
+    if b"<!doctype" in prolog or b"<!entity" in prolog:  # checked before libxml2 sees any of it
+        raise PermanentError(f"{what}: refusing XML with a DTD/entity declarations")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
                              dtd_validation=False)
     try:
