@@ -28,7 +28,8 @@ EMBEDDED_RETRY_CAPS = {names.FETCH_PASS: 0, names.START_PASS: 0}
 
 def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> int:
     if not os.environ.get("LOG_LEVEL"):
-        logging.getLogger().setLevel(logging.WARNING)  # progress lines instead of log lines
+        # A person reads progress lines and one final line; LOG_LEVEL=INFO shows the log instead.
+        logging.getLogger().setLevel(logging.CRITICAL)
     dispatcher = LocalDispatcher()
     for task, cap in EMBEDDED_RETRY_CAPS.items():
         dispatcher.handlers[task] = dataclasses.replace(dispatcher.handlers[task], max_retries=cap)
@@ -40,7 +41,7 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> 
     dispatcher.on_step = progress.step
     from services.fetcher.handlers import start_pass  # embedded mode runs every service's code
 
-    progress.begin()
+    progress.begin(no_summaries)
     pass_id = start_pass(rt, trigger="cli", no_summaries=no_summaries)
     dispatcher.run_until_idle(rt)
     progress.end()

@@ -31,12 +31,17 @@ class Progress:
         self.last_status: str | None = None
         self.last_check = 0.0
         self.min_interval = min_interval
+        self.reason_said = False
 
     def say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def begin(self) -> None:
+    def begin(self, no_summaries: bool = False) -> None:
         cats = ", ".join(self.rt.config.categories)
+        reason = summaries_off_reason(self.rt.config, self.rt.settings, Pass(no_summaries=no_summaries))
+        if reason:
+            self.say(reason)
+            self.reason_said = True
         self.say(f"fetching announcements for {cats} from {self.rt.settings.arxiv_rss_url}")
 
     def step(self, _task: str | None = None, force: bool = False) -> str | None:
@@ -60,8 +65,10 @@ class Progress:
         elif p.status == PASS_SUMMARIZING:
             self.say(f"scored {c['scored']} papers: {p.candidates} candidates, {p.selected} in the digest")
             reason = summaries_off_reason(self.rt.config, self.rt.settings, p)
-            self.say(reason if reason else f"summarizing {c[SUM_PENDING] + c[SUM_DONE]} papers with "
-                                           f"{self.rt.settings.llm_model}")
+            if reason and not self.reason_said:
+                self.say(reason)
+            elif not reason:
+                self.say(f"summarizing {c[SUM_PENDING] + c[SUM_DONE]} papers with {self.rt.settings.llm_model}")
         elif p.status == "publishing":
             self.say("publishing")
 

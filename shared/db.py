@@ -124,6 +124,13 @@ def upgrade(engine: Engine) -> None:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(727274)"))
                 conn.commit()
+    elif engine.url.database and engine.url.database != ":memory:":
+        import fcntl  # SQLite: several processes starting at once take turns through a file lock
+
+        with open(f"{engine.url.database}.migrate-lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if current_revision(engine) != HEAD_REVISION:
+                command.upgrade(alembic_config(engine), "head")
     else:
         command.upgrade(alembic_config(engine), "head")
 

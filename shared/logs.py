@@ -20,5 +20,5 @@ def setup_logging(level: str | None = None) -> None:
         handler._arxiv_bot = True
         root.addHandler(handler)
     root.setLevel(getattr(logging, level, logging.INFO))
-    for noisy in ("httpx", "httpcore", "openai", "urllib3"):
+    for noisy in ("httpx", "httpcore", "openai", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

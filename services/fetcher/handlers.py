@@ -104,9 +104,10 @@ def fetch_pass(rt, pass_id: int) -> None:
 
 def fetch_failed(rt, exc: Exception, pass_id: int) -> None:
     """Record why the fetch failed; the pass ends as failed (the next trigger starts afresh)."""
+    reason = f"cannot reach arXiv: {exc}" if isinstance(exc, TransientError) else f"arXiv response unusable: {exc}"
     with rt.session() as s:
-        passes.finish(s, pass_id, PASS_FAILED, from_status=PASS_FETCHING, error=f"fetch: {exc}")
-    log.error("pass %d failed: fetch: %s", pass_id, exc)
+        passes.finish(s, pass_id, PASS_FAILED, from_status=PASS_FETCHING, error=reason)
+    log.error("pass %d failed: %s", pass_id, reason)
 
 
 def sweep(rt) -> int:

@@ -1,0 +1,48 @@
+# arxiv-bot: each target creates .venv when it is missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_ARXIV_PORT ?= 8001
+PORT ?= 8000
+
+.PHONY: run test demo bench serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(VENV)/.installed $@
+
+## One pass against live arXiv, outputs in ./output
+run: $(VENV)/.installed
+	$(BIN)/arxiv-bot run
+
+## The whole test suite (needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432)
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+## The pipeline on a recorded announcement day served by the local arXiv stand-in, then the web page
+demo: $(VENV)/.installed-test
+	@mkdir -p data/demo
+	@$(BIN)/python -m tests.standins.arxiv --port $(DEMO_ARXIV_PORT) > data/demo/arxiv-standin.log 2>&1 & \
+	  pid=$$!; trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
+	  sleep 1; \
+	  export ARXIV_RSS_URL=http://127.0.0.1:$(DEMO_ARXIV_PORT)/rss ARXIV_API_URL=http://127.0.0.1:$(DEMO_ARXIV_PORT)/api/query \
+	         ARXIV_BOT_CONFIG=demo/config.json DATABASE_URL=sqlite:///data/demo/arxiv-bot.db OUTPUT_DIR=output/demo \
+	         LLM_API_KEY= DASHSCOPE_API_KEY=; \
+	  $(BIN)/arxiv-bot run && \
+	  echo "open http://127.0.0.1:$(PORT)/ (Ctrl-C stops)" && \
+	  $(BIN)/arxiv-bot serve --port $(PORT)
+
+## Benchmarks: print numbers (not part of the tests)
+bench: $(VENV)/.installed-test
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data/demo output/demo
