@@ -1,0 +1,132 @@
+"""Config validation, environment overrides, migrations and the CLI's one-line errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from shared.config import load_config, parse_config
+from shared.db import HEAD_REVISION, current_revision, ensure_schema, make_engine
+from shared.errors import ConfigError
+from shared.settings import Settings
+from tests.procs import BIN, ROOT
+
+ORIGINAL = ROOT.parent / "shared" / "seed" / "original-config.json"
+
+
+def test_project_config_has_original_defaults():
+    cfg = load_config(ROOT / "config.json")
+    assert cfg.categories == ("cs.AI", "cs.CL", "cs.DC", "cs.LG")
+    assert len(cfg.keywords) == 30 and cfg.keyword_terms()[:3] == ["LLM", "RL", "RLHF"]
+    assert cfg.exclude_keywords == ("survey", "review", "tutorial")
+    assert (cfg.max_papers, cfg.min_score, cfg.days_back) == (30, 2.5, 7)
+    assert cfg.announce_types == ("new",)
+    ai = cfg.ai_summary
+    assert (ai.model, ai.api_key_env, ai.max_papers_to_summarize) == ("qwen-long", "DASHSCOPE_API_KEY", 15)
+    assert ai.base_url == "https://dashscope.aliyuncs.com/compatible-mode/v1"
+
+
+@pytest.mark.skipif(not ORIGINAL.exists(), reason="the original bot's config is not beside this checkout")
+def test_original_config_loads_unchanged_with_warnings():
+    cfg = load_config(ORIGINAL)
+    warnings = cfg.legacy_warnings()
+    assert any("deduplication_methods" in w for w in warnings)
+    assert any("max_workers" in w for w in warnings)
+    assert cfg.min_score == 2.5 and cfg.keyword_terms()[-1] == "Communication"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"keyword": ["LLM"]}, "unknown key 'keyword' (did you mean 'keywords'?)"),
+    ({"ai_summary": {"modle": "x"}}, "unknown key 'ai_summary.modle' (did you mean 'ai_summary.model'?)"),
+    ({"keywords": [{"term": "x", "wieght": 2}]}, "unknown key 'keywords.wieght' (did you mean 'keywords.weight'?)"),
+    ({"max_papers": "many"}, "'max_papers': Input should be a valid integer"),
+    ({"categories": ["cs LG"]}, "'categories': 'cs LG' is not an arXiv category"),
+    ({"announce_types": ["newest"]}, "'announce_types'"),
+    ({"schedule": {"timezone": "Mars/Olympus"}}, "unknown time zone 'Mars/Olympus'"),
+    ({"ai_summary": {"api_key_env": "sk-abc123"}}, "must be the NAME of an environment variable"),
+    ([1, 2], "the top level must be a JSON object"),
+])
+def test_bad_config_one_clear_line(data, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+
+
+def test_mixed_keyword_entries():
+    cfg = parse_config({"keywords": ["LLM", {"term": "mixture of experts", "weight": 2, "aliases": ["MoE"]}]})
+    specs = cfg.keyword_specs()
+    assert specs[0].term == "LLM" and specs[0].weight == 1.0
+    assert specs[1].aliases == ("MoE",) and specs[1].weight == 2
+
+
+def test_environment_overrides_and_secret_not_in_repr():
+    cfg = parse_config({})
+    env = {"DATABASE_URL": "postgresql+psycopg://u@h/db", "LLM_MODEL": "m2", "DASHSCOPE_API_KEY": "sk-secret-1",
+           "OUTPUT_DIR": "/tmp/o", "ARXIV_RSS_URL": "http://127.0.0.1:1/rss/"}
+    s = Settings.from_env(cfg, ROOT / "config.json", env)
+    assert s.database_url.endswith("/db") and s.llm_model == "m2" and s.llm_api_key == "sk-secret-1"
+    assert s.arxiv_rss_url == "http://127.0.0.1:1/rss" and s.llm_key_env == "DASHSCOPE_API_KEY"
+    assert "sk-secret-1" not in repr(s)
+    s2 = Settings.from_env(cfg, ROOT / "config.json", {**env, "LLM_API_KEY": "sk-2"})
+    assert s2.llm_api_key == "sk-2" and s2.llm_key_env == "LLM_API_KEY"
+    with pytest.raises(ConfigError, match="ARXIV_RSS_URL"):
+        Settings.from_env(cfg, ROOT / "config.json", {"ARXIV_RSS_URL": "ftp://x"})
+
+
+def test_migrations_reach_head_on_both_databases(db_url):
+    from alembic.script import ScriptDirectory
+
+    from shared.db import alembic_config
+
+    engine = make_engine(db_url)
+    assert current_revision(engine) is None
+    ensure_schema(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    assert ScriptDirectory.from_config(alembic_config(engine)).get_current_head() == HEAD_REVISION
+    ensure_schema(engine)  # idempotent
+    engine.dispose()
+
+
+def run_cli(tmp_path, *args, env=None):
+    import os
+
+    full = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite", "OUTPUT_DIR": str(tmp_path / "out"),
+            **(env or {})}
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=full, cwd=tmp_path, timeout=60)
+
+
+def test_cli_bad_config_exit_2_one_line(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({"categories": ["cs.LG"], "max_paper": 3}))
+    res = run_cli(tmp_path, "run", "--config", str(bad))
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"arxiv-bot: error: {bad}: unknown key 'max_paper' (did you mean 'max_papers'?)"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "db.sqlite").exists()  # nothing started
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"categories": ["cs.LG"],}')
+    res = run_cli(tmp_path, "status", env={"ARXIV_BOT_CONFIG": str(broken)})
+    assert res.returncode == 2 and "invalid JSON at line 1" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_unreachable_database_and_broker(tmp_path):
+    env = {"ARXIV_BOT_CONFIG": str(ROOT / "config.json"),
+           "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+    res = run_cli(tmp_path, "status", env=env)
+    assert res.returncode == 1 and res.stderr.startswith("arxiv-bot: error: database unreachable")
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = run_cli(tmp_path, "trigger", env={"ARXIV_BOT_CONFIG": str(ROOT / "config.json")})
+    assert res.returncode == 1 and "BROKER_URL is not set" in res.stderr
+    res = run_cli(tmp_path, "trigger", env={"ARXIV_BOT_CONFIG": str(ROOT / "config.json"),
+                                            "BROKER_URL": "redis://127.0.0.1:1/0"})
+    assert res.returncode == 1 and "broker unreachable" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_run_stays_light(tmp_path):
+    """`arxiv-bot run` must not import the heavy stacks it does not use."""
+    code = ("import sys, arxiv_bot.cli, arxiv_bot.embedded, shared.dispatch; shared.dispatch.load_handlers(); "
+            "print(sorted(m for m in ('celery', 'flask', 'alembic', 'gunicorn', 'openai', 'sklearn') "
+            "if m in sys.modules))")
+    out = subprocess.run([str(BIN.parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
