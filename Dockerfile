@@ -30,6 +30,8 @@ COPY shared ./shared
 COPY services ./services
 COPY web ./web
 COPY arxiv_bot ./arxiv_bot
+# pyproject.toml names README.md as the package description: the build needs it.
+COPY README.md ./
 RUN pip install --no-cache-dir --no-deps . \
     && rm -rf build ./*.egg-info \
     && mkdir -p /app/output /app/data \
