@@ -10,7 +10,7 @@ category. GET /api/query serves the same papers through the classic query API (c
 format) with synthetic submission dates over several days. Per instance: `empty_day`,
 `set_day(path)`, and `fail_next(*faults)`: each fault is used by one request, in order:
 "503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]".
-`requests` logs every request as (time.monotonic(), path, query).
+`requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 
 Standalone: python -m tests.standins.arxiv --port 8001 [--day FILE]
 """
@@ -32,6 +32,17 @@ HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>arXiv is down for maintenance
              b"<body><h1>We are down for maintenance</h1></body></html>")
 
 
+class _Server(ThreadingHTTPServer):
+    """Stamps each connection when it is accepted, before a handler thread exists, so the request
+    log's times are not skewed by thread start-up on a busy host (the pacing tests read them)."""
+
+    daemon_threads = True
+
+    def process_request(self, request, client_address):
+        self.accepted[request] = time.monotonic()
+        super().process_request(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "arxiv-standin/1.0"
 
@@ -50,7 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         standin: ArxivStandin = self.server.standin
         parts = urlsplit(self.path)
-        standin._log(parts.path, unquote(parts.query))
+        stamp = self.server.accepted.pop(self.request, None) or time.monotonic()
+        standin._log(stamp, parts.path, unquote(parts.query), self.headers.get("User-Agent", ""))
         fault = standin._next_fault()
         if fault and self._fault(fault):
             return
@@ -109,6 +121,7 @@ class ArxivStandin:
     def __init__(self, day_file: Path | str | None = None, port: int = 0, host: str = "127.0.0.1"):
         self.host, self.port = host, port
         self.requests: list[tuple[float, str, str]] = []
+        self.user_agents: list[str] = []  # one per request, same order as `requests`
         self.empty_day = False
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -129,9 +142,10 @@ class ArxivStandin:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _log(self, path: str, query: str) -> None:
+    def _log(self, stamp: float, path: str, query: str, user_agent: str) -> None:
         with self._lock:
-            self.requests.append((time.monotonic(), path, query))
+            self.requests.append((stamp, path, query))
+            self.user_agents.append(user_agent)
 
     @property
     def base_url(self) -> str:
@@ -146,8 +160,8 @@ class ArxivStandin:
         return f"{self.base_url}/api/query"
 
     def start(self) -> "ArxivStandin":
-        self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.accepted = {}
         self._server.standin = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="arxiv-standin", daemon=True)

@@ -1,0 +1,229 @@
+"""ArxivClient against the local arXiv stand-in over real sockets, and RedisPacer on real Redis
+across two OS processes."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from services.fetcher import client as client_mod
+from services.fetcher.client import ArxivClient, user_agent_for
+from shared.arxiv_pacing import LocalPacer
+from shared.errors import PermanentError, TransientError
+from tests.standins.arxiv import ArxivStandin
+from tests.standins.arxiv_feeds import DEFAULT_DAY
+
+ROOT = Path(__file__).resolve().parents[1]
+CATS = ["cs.AI", "cs.CL", "cs.DC", "cs.LG"]
+UA = user_agent_for("mailto:ops@example.org")
+
+
+@pytest.fixture
+def arxiv():
+    with ArxivStandin() as standin:
+        yield standin
+
+
+def make_client(arxiv, **kw) -> ArxivClient:
+    opts = dict(timeout=5.0, max_retries=3, backoff_cap=5.0, backoff_base=0.01)
+    opts.update(kw)
+    return ArxivClient(arxiv.rss_url, arxiv.api_url, LocalPacer(0), UA, **opts)
+
+
+def raw_items():
+    """(id, type, categories) straight from the recorded file, without the code under test."""
+    text = DEFAULT_DAY.read_text()
+    out = []
+    for block in re.findall(r"<item>(.*?)</item>", text, re.S):
+        m = re.search(r"arXiv:(\S+?)v\d+ Announce Type: (\S+)", block)
+        out.append((m.group(1), m.group(2), re.findall(r"<category>(.*?)</category>", block)))
+    return out
+
+
+def test_configured_categories_one_request_exact_new_set(arxiv):
+    with make_client(arxiv) as c:
+        feed = c.fetch_announcements(CATS)
+    assert [r[1] for r in arxiv.requests] == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG"]
+    assert arxiv.user_agents == ["arxiv-bot/0.1 (+mailto:ops@example.org)"]
+    raw = raw_items()
+    expected_new = {i for i, t, cats in raw if t == "new" and cats[0] in CATS}
+    expected_all = {i for i, t, cats in raw if set(cats) & set(CATS)}
+    got_new = {i.id for i in feed.items if i.announce_type == "new"}
+    assert got_new == expected_new
+    assert len(got_new) == 132  # the original bot kept 80 of these
+    assert {i.id for i in feed.items} == expected_all
+    assert len(feed.items) == len({i.id for i in feed.items})  # each paper once
+    assert feed.day == dt.date(2024, 11, 28)
+    # A paper cross-listed between two configured categories appears once, as new.
+    both = next(i for i in feed.items if i.primary_category == "cs.LG" and "cs.AI" in i.categories
+                and i.version == 1)
+    assert [i.announce_type for i in feed.items if i.id == both.id] == ["new"]
+
+
+def test_standin_recomputes_types_for_the_request(arxiv):
+    with make_client(arxiv) as c:
+        only_lg = {i.id: i.announce_type for i in c.fetch_announcements(["cs.LG"]).items}
+        raw = raw_items()
+        cl_crossed = next(i for i, t, cats in raw if t == "new" and cats[0] == "cs.CL" and "cs.LG" in cats)
+        assert only_lg[cl_crossed] == "cross"
+        assert c.fetch_announcements(["CS"]).title == "CS updates on arXiv.org"  # case-insensitive
+
+
+def test_split_requests_merge_to_the_same_result(arxiv, monkeypatch):
+    with make_client(arxiv) as c:
+        whole = {i.id: i.announce_type for i in c.fetch_announcements(CATS).items}
+        monkeypatch.setattr(client_mod, "MAX_URL", len(arxiv.rss_url) + 8)  # forces one category per URL
+        split = {i.id: i.announce_type for i in c.fetch_announcements(CATS).items}
+    assert [r[1] for r in arxiv.requests[1:]] == ["/rss/cs.AI", "/rss/cs.CL", "/rss/cs.DC", "/rss/cs.LG"]
+    assert split == whole
+
+
+def test_503_then_success_honours_retry_after(arxiv):
+    arxiv.fail_next("503:1")
+    with make_client(arxiv) as c:
+        feed = c.fetch_announcements(["cs.DC"])
+        assert c.backoff_slept >= 1.0 and c.requests_made == 2
+    assert feed.items and len(arxiv.requests) == 2
+
+
+def test_429_then_success(arxiv):
+    arxiv.fail_next("429:0")
+    with make_client(arxiv) as c:
+        assert c.fetch_announcements(["cs.DC"]).items
+    assert len(arxiv.requests) == 2
+
+
+def test_reset_and_slow_are_retried(arxiv):
+    arxiv.fail_next("reset", "slow:1.5")
+    with make_client(arxiv, timeout=0.5) as c:
+        assert c.fetch_announcements(["cs.DC"]).items
+    assert len(arxiv.requests) == 3
+
+
+def test_gives_up_with_transient_error(arxiv):
+    arxiv.fail_next("503:0", "503:0", "503:0")
+    with make_client(arxiv, max_retries=2) as c, pytest.raises(TransientError) as err:
+        c.search_range("cs.LG", dt.date(2024, 11, 21), dt.date(2024, 11, 22)).__next__()
+    msg = str(err.value)
+    assert msg == f"arXiv request {arxiv.api_url} failed: HTTP 503 after 3 attempts"
+    assert len(arxiv.requests) == 3
+
+
+@pytest.mark.parametrize("fault,match", [("html", "HTML page"), ("truncated", "truncated or malformed")])
+def test_unusable_bodies_are_permanent(arxiv, fault, match):
+    arxiv.fail_next(fault)
+    with make_client(arxiv) as c, pytest.raises(PermanentError, match=match):
+        c.fetch_announcements(["cs.DC"])
+
+
+def test_400_error_feeds_are_permanent_with_arxivs_message(arxiv):
+    with make_client(arxiv) as c:
+        with pytest.raises(PermanentError, match=r"Bad archive 'astroph'\. Valid archive names"):
+            c.fetch_announcements(["astroph"])
+        with pytest.raises(PermanentError, match="incorrect id format for abc"):
+            c.get(arxiv.api_url, params={"id_list": "abc"})
+        with pytest.raises(PermanentError, match="max_results must be an integer"):
+            c.get(arxiv.api_url, params={"search_query": "cat:cs.LG", "max_results": "ten"})
+    assert len(arxiv.requests) == 3  # no retries for a 400
+
+
+def test_empty_day(arxiv):
+    arxiv.empty_day = True
+    with make_client(arxiv) as c:
+        feed = c.fetch_announcements(CATS)
+    assert feed.items == [] and feed.day == dt.date(2024, 11, 28)
+
+
+def test_paged_backfill_over_several_days(arxiv):
+    start, end = dt.date(2024, 11, 22), dt.date(2024, 11, 25)
+    expected = [p.id for p in arxiv.api_papers if "cs.LG" in p.categories
+                and start <= p.submitted.date() <= end]
+    with make_client(arxiv) as c:
+        got = list(c.search_range("cs.LG", start, end, page_size=25))
+    assert [i.id for i in got] == expected and len(expected) > 50
+    assert len({i.updated.date() for i in got}) == 4  # spread over the four days
+    assert all("cs.LG" in i.categories for i in got)
+    queries = [parse_qs(q) for _, path, q in arxiv.requests]
+    assert len(queries) == -(-len(expected) // 25)
+    assert [q["start"][0] for q in queries] == [str(25 * k) for k in range(len(queries))]
+    assert queries[0]["search_query"] == ["cat:cs.LG AND submittedDate:[202411220000 TO 202411252359]"]
+    assert queries[0]["sortBy"] == ["submittedDate"] and queries[0]["sortOrder"] == ["ascending"]
+
+
+# -- pacing across processes -------------------------------------------------------------------
+CHILD = """
+import sys, time
+from services.fetcher.client import ArxivClient
+import redis
+from shared.arxiv_pacing import RedisPacer
+rss, api, redis_url, interval, n, start_at, key = sys.argv[1:8]
+pacer = RedisPacer(redis.Redis.from_url(redis_url), float(interval), key=key)
+client = ArxivClient(rss, api, pacer, "arxiv-bot/0.1 (+pacing-test)",
+                     timeout=10, max_retries=0)
+time.sleep(max(0.0, float(start_at) - time.time()))  # both processes start together
+for _ in range(int(n)):
+    client.fetch_announcements(["cs.DC"])
+"""
+
+
+def run_two_processes(arxiv, redis_url, interval: float, counts: tuple[int, int]) -> list[float]:
+    start_at = time.time() + 2.0  # after both interpreters have imported everything
+    key = f"arxiv-bot:test:{uuid.uuid4().hex}"  # its own slot key
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, arxiv.rss_url, arxiv.api_url, redis_url,
+                               str(interval), str(n), str(start_at), key], cwd=ROOT)
+             for n in counts]
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    return sorted(t for t, _, _ in arxiv.requests)
+
+
+# A request leaves a few ms after its slot; on a busy 2-core host the earlier one can be late by
+# more than that, which shortens the next gap as seen by the server (the slots themselves are
+# exactly `interval` apart).
+TOLERANCE = 0.025
+
+
+def test_redis_pacer_spaces_two_processes(arxiv, redis_url):
+    times = run_two_processes(arxiv, redis_url, 1.0, (3, 3))
+    assert len(times) == 6
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 1.0 - TOLERANCE, gaps
+
+
+def test_redis_pacer_at_arxivs_real_interval(arxiv, redis_url):
+    times = run_two_processes(arxiv, redis_url, 3.0, (2, 1))
+    assert len(times) == 3
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 3.0 - TOLERANCE, gaps
+
+
+def test_make_pacer_and_local_pacer_threads(redis_url):
+    import threading
+
+    import redis
+
+    from shared.arxiv_pacing import DEFAULT_KEY, RedisPacer, make_pacer
+
+    local = make_pacer(None, 0.2)
+    assert isinstance(local, LocalPacer)
+    waits: list[float] = []
+    threads = [threading.Thread(target=lambda: waits.append(local.wait())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Four threads got four distinct slots 0.2 s apart: the waits are about 0, 0.2, 0.4, 0.6.
+    assert [round(w, 1) for w in sorted(waits)] == [0.0, 0.2, 0.4, 0.6]
+    shared = make_pacer(redis_url, 0.2)
+    assert isinstance(shared, RedisPacer) and shared.key == DEFAULT_KEY
+    first, second = shared.wait(), shared.wait()
+    assert first == 0.0 and 0.15 < second <= 0.2
+    slot = float(redis.Redis.from_url(redis_url).get(DEFAULT_KEY))
+    assert slot > 1.7e9  # seconds on the Redis clock
