@@ -52,6 +52,8 @@ def clean_abstract(text: str) -> str:
     """The whole abstract, paragraphs kept. arXiv marks a paragraph by indenting its first line
     (a line that starts with whitespace); an unindented line continues the previous one (the
     legacy API hard-wraps at 80 columns). Paragraphs are joined with one newline."""
+    if "\n" not in text:  # most abstracts: one paragraph
+        return " ".join(text.split())
     paragraphs: list[str] = []
     for line in text.strip().splitlines():
         stripped = collapse(line)
