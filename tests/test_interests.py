@@ -72,6 +72,7 @@ def test_a_paper_scores_the_same_whatever_its_batch(papers):
 
 def test_bonus_and_config_rules(papers):
     assert interest_bonus(0.5, 5.0) == 2.5 and interest_bonus(1.2, 5.0) == 5.0
+    assert interest_bonus(0.0999, 5.0) == 0.0 and interest_bonus(0.1, 5.0) == 0.5  # noise floor
     assert arxiv_id("hep-th/9901001v2") == "hep-th/9901001" and arxiv_id("sparse attention") is None
     assert build_interests(parse_config({})) is None  # off by default
     on = parse_config({"interests": {"enabled": True, "items": ["2411.18050", "grid blackouts"]}})

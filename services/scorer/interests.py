@@ -8,7 +8,9 @@ Combination (documented contract for the scorer):
 
     score = keyword score (matcher.py) + interests.weight x max cosine similarity   (0..1)
 
-`interest_bonus(similarity, weight)` is that second term. Two methods:
+`interest_bonus(similarity, weight)` is that second term. A similarity below MIN_SIMILARITY
+(0.1) counts as 0: on a real day nearly every abstract shares a word or two with any interest
+text (TF-IDF median about 0.05), and that noise must not make every paper "matched". Two methods:
 
 * "tfidf" (default): scikit-learn TfidfVectorizer (sublinear tf, English stop words) fitted on the
   interest texts. A paper's vector uses the same analyzer and IDF; words no interest text has get
@@ -55,9 +57,15 @@ def interest_texts(items: Iterable[str], resolve: Callable[[str], str | None] | 
     return texts, unresolved
 
 
+MIN_SIMILARITY = 0.1
+
+
 def interest_bonus(similarity: float, weight: float) -> float:
-    """The score points for a similarity in 0..1: weight x similarity, rounded like scores."""
-    return round(weight * min(max(similarity, 0.0), 1.0), 4)
+    """The score points for a similarity in 0..1: weight x similarity, rounded like scores;
+    0 below MIN_SIMILARITY."""
+    if similarity < MIN_SIMILARITY:
+        return 0.0
+    return round(weight * min(similarity, 1.0), 4)
 
 
 class InterestModel:
