@@ -69,36 +69,33 @@ def _sql_upsert(conn, insert, paper_rows: list[dict], version_rows: list[dict]) 
     conn.execute(stmt, version_rows)
 
 
-def _pg_copy_upsert(conn, paper_rows: list[dict], version_rows: list[dict]) -> None:
+def _pg_copy_upsert(conn, papers: list[FeedItem], versions: list[FeedItem], now: dt.datetime) -> None:
     """PostgreSQL: COPY the batch into temporary tables, then one INSERT ... SELECT ... ON CONFLICT
-    per table. Same semantics as _sql_upsert; about 3x faster than executemany, whose per-row
+    per table. Same semantics as _sql_upsert; about 2-3x faster than executemany, whose per-row
     round trips (or, with multi-row VALUES, client-side query parsing) dominate."""
     raw = conn.connection.driver_connection  # psycopg 3, inside SQLAlchemy's open transaction
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATE_COLS)
+    stamp = now.astimezone(dt.timezone.utc).replace(tzinfo=None)  # UTCDateTime stores naive UTC
+    dumps = json.dumps
     with raw.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS fetch_papers_in (LIKE papers) ON COMMIT DROP")
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS fetch_versions_in (LIKE paper_versions) ON COMMIT DROP")
         cur.execute("TRUNCATE fetch_papers_in, fetch_versions_in")
-        if paper_rows:
+        if papers:
             with cur.copy(f"COPY fetch_papers_in ({', '.join(_PAPER_COLS)}) FROM STDIN") as copy:
-                for row in paper_rows:
-                    row = dict(row, authors=json.dumps(row["authors"]), categories=json.dumps(row["categories"]),
-                               created_at=_naive(row["created_at"]), updated_at=_naive(row["updated_at"]))
-                    copy.write_row([row[c] for c in _PAPER_COLS])
+                for it in papers:  # same order as _PAPER_COLS
+                    copy.write_row((it.id, it.version, it.title, it.abstract, dumps(it.authors),
+                                    it.primary_category, dumps(it.categories), it.doi, it.journal_ref,
+                                    it.comment, it.license, it.announced, it.announced, stamp, stamp))
             cols = ", ".join(_PAPER_COLS)
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATE_COLS)
             cur.execute(f"INSERT INTO papers ({cols}) SELECT {cols} FROM fetch_papers_in "
                         f"ON CONFLICT (id) DO UPDATE SET {sets} WHERE papers.version < EXCLUDED.version")
         with cur.copy(f"COPY fetch_versions_in ({', '.join(_VERSION_COLS)}) FROM STDIN") as copy:
-            for row in version_rows:
-                copy.write_row([_naive(row[c]) if c == "seen_at" else row[c] for c in _VERSION_COLS])
+            for it in versions:  # same order as _VERSION_COLS
+                copy.write_row((it.id, it.version, it.title, it.abstract, it.announced, stamp))
         cols = ", ".join(_VERSION_COLS)
         cur.execute(f"INSERT INTO paper_versions ({cols}) SELECT {cols} FROM fetch_versions_in "
                     "ON CONFLICT (paper_id, version) DO NOTHING")
-
-
-def _naive(when: dt.datetime) -> dt.datetime:
-    """UTCDateTime stores naive UTC (see shared/models.py)."""
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def upsert_papers(session, items: list[FeedItem]) -> UpsertResult:
@@ -135,12 +132,12 @@ def upsert_papers(session, items: list[FeedItem]) -> UpsertResult:
                 bumped.append(it)
             else:
                 result.unchanged.append(it.id)
-        version_rows = [{"paper_id": it.id, "version": it.version, "title": it.title,
-                         "abstract": it.abstract, "announced": it.announced, "seen_at": now}
-                        for paper in chunk for it in history[paper.id].values()]
+        seen = [it for paper in chunk for it in history[paper.id].values()]
         if pg:
-            _pg_copy_upsert(conn, [_paper_row(it, now) for it in writes], version_rows)
+            _pg_copy_upsert(conn, writes, seen, now)
         else:
+            version_rows = [{"paper_id": it.id, "version": it.version, "title": it.title,
+                             "abstract": it.abstract, "announced": it.announced, "seen_at": now} for it in seen]
             _sql_upsert(conn, insert, [_paper_row(it, now) for it in writes], version_rows)
         # One UPDATE per distinct new version (few: replacements are listed only below v6).
         bumped.sort(key=lambda it: it.version)
