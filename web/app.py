@@ -23,6 +23,7 @@ from shared.errors import UserError
 from . import health
 from .cache import DigestCache, Entry
 from .errors import WebError, error_response
+from .fastpath import FastPath, wsgi_headers
 from .params import BadParam, filters_key, parse_filters
 from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, load_snapshot, page_entry, readme_entry
 
@@ -104,6 +105,7 @@ def create_app(settings=None, engine=None, config=None) -> Flask:
     app = Flask(__name__)
     backend = _Backend(config, settings, engine)
     app.extensions["arxiv_bot"] = backend
+    app.wsgi_app = FastPath(app.wsgi_app, backend.cache)
 
     def filters_for(snap: Snapshot) -> dict:
         try:
@@ -118,8 +120,11 @@ def create_app(settings=None, engine=None, config=None) -> Flask:
         _stamp, snap, _entries = backend.cache.current()
         filters = filters_for(snap)
         entry = backend.cache.get((route, filters_key(filters)), lambda s: build(s, filters))
-        return _send(entry, {"Content-Security-Policy": HTML_CSP} if entry.content_type == CONTENT_TYPES["html"]
-                     else None)
+        extra = {"Content-Security-Policy": HTML_CSP} if entry.content_type == CONTENT_TYPES["html"] else None
+        # Let the fast path answer the next GET of this exact URL without Flask (web/fastpath.py).
+        raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
+        backend.cache.put(raw, (entry, *wsgi_headers(entry, extra)), stamp=_stamp)
+        return _send(entry, extra)
 
     @app.get("/")
     @app.get("/index.html")

@@ -86,6 +86,20 @@ class DigestCache:
                     pass
         return entry
 
+    def put(self, key, value, stamp) -> None:
+        """Store `value` under `key` if `stamp` is still the current one (a response built for
+        an older publication is never stored under the new one)."""
+        state = self._state
+        if state is None or state[0] != stamp:
+            return
+        entries = state[2]
+        entries[key] = value
+        if len(entries) > self.max_entries:
+            try:
+                entries.popitem(last=False)
+            except KeyError:
+                pass
+
     def invalidate(self) -> None:
         """Force the next request to re-read the stamp."""
         self._checked_at = float("-inf")
