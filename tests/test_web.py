@@ -266,3 +266,43 @@ def test_database_down_503_without_traceback(sqlite_url):
         resp = get(base, "/healthz")
         assert resp.status_code == 503 and json.loads(resp.text)["database"] == "ok"
     engine.dispose()
+
+
+def test_digest_loaders(db_url):
+    """shared.digest on real rows: the window counts back from the NEWEST publication (demo data
+    is old), papers come ranked, a pass's digest and the published days."""
+    from shared import digest
+
+    engine = make_engine(db_url)
+    Base.metadata.create_all(engine)
+    sm = session_factory(engine)
+    publish(sm, dt.date(2024, 9, 1), [("2409.00001", "Too old for the window", ("cs.LG",), 9.0, "Old.", False)],
+            dt.datetime(2024, 9, 1, 6, 0, tzinfo=UTC))
+    publish(sm, DAY1, [("2411.10001", "Day one", ("cs.LG",), 6.0, "One.", False)],
+            dt.datetime(2024, 11, 27, 6, 0, tzinfo=UTC))
+    publish(sm, DAY2, [("2411.20001", "Second", ("cs.CL",), 3.0, "Two.", True),
+                       ("2411.20002", "First? no, rank 2", ("cs.LG",), 8.0, "Three.", False)],
+            dt.datetime(2024, 11, 28, 6, 0, tzinfo=UTC))
+    with sm() as s:
+        window = digest.load_window(s, days=30, max_items=10)
+        assert [p["id"] for p in window] == ["2411.20001", "2411.20002", "2411.10001"]
+        assert [p["day"] for p in window] == ["2024-11-28", "2024-11-28", "2024-11-27"]
+        assert [p["id"] for p in digest.load_window(s, days=1, max_items=10)] == ["2411.20001", "2411.20002"]
+        assert len(digest.load_window(s, days=365, max_items=2)) == 2
+        assert digest.published_days(s) == [DAY2, DAY1, dt.date(2024, 9, 1)]
+        latest = digest.latest_publication(s)
+        assert latest.day == DAY2
+        papers = digest.load_pass_papers(s, latest.pass_id)
+        assert [(p["rank"], p["id"]) for p in papers] == [(1, "2411.20001"), (2, "2411.20002")]
+        first = papers[0]
+        assert first["summary"]["tldr"] == "TLDR 2411.20001" and first["summary"]["model"] == "qwen-long"
+        assert first["summary"]["sections"]["contributions"] == "Contribution of 2411.20001"
+        assert first["abs_url"] == "https://arxiv.org/abs/2411.20001"
+        assert first["pdf_url"] == "https://arxiv.org/pdf/2411.20001v1"
+        assert first["matched"] == ["LLM"] and first["published"] == "2024-11-28" and first["score"] == 3.0
+        assert papers[1]["summary"] is None and papers[1]["summary_status"] == "skipped"
+        assert papers[1]["summary_note"] == "AI summaries disabled: set DASHSCOPE_API_KEY"
+        assert [p["id"] for p in digest.load_day(s, DAY1)] == ["2411.10001"]
+        assert digest.load_day(s, dt.date(2024, 11, 2)) is None
+        json.dumps(papers)  # plain JSON-able data
+    engine.dispose()
