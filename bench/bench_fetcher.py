@@ -78,6 +78,8 @@ def bench_store(db: str, url: str, name: str, items, rounds: int = 3) -> None:
 def main() -> None:
     from sqlalchemy import create_engine, text
 
+    print(f"host load average (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs: numbers below are only comparable at similar load")
     data = DAY.read_bytes()
     big = big_day(data)
     days = {"1504": bench_parse("1504-day", data), "15k": bench_parse("15k-day", big)}
