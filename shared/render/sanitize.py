@@ -12,7 +12,6 @@ TeX in titles and abstracts ($x^2$, \\emph{..}) is kept as text: escaped, never 
 """
 from __future__ import annotations
 
-import html
 import re
 from functools import lru_cache
 
@@ -53,11 +52,6 @@ def summary_html(markdown_text: str | None) -> str:
     return clean_html(rendered)
 
 
-def text_html(text: str | None) -> str:
-    """Plain text as an HTML paragraph, escaped."""
-    return f"<p>{html.escape(_CONTROL.sub('', text or ''))}</p>" if text else ""
-
-
 def md_escape(text: str | None) -> str:
     """Untrusted text made inert for inline Markdown on GitHub: HTML special characters become
     entities (no tag, no closing </details>), Markdown punctuation is backslash-escaped (no link,
@@ -69,12 +63,6 @@ def md_escape(text: str | None) -> str:
     text = _MD_LEADING.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2)[0] in "#+-="
                                                    else m.group(2)[:-1] + "\\" + m.group(2)[-1]), text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_block(text: str | None) -> str:
-    """Untrusted multi-line Markdown made safe to embed in README.md inside <details>: rendered to
-    sanitised HTML, so it cannot close the block or inject HTML, and keeps its formatting."""
-    return summary_html(text)
 
 
 def plain(text: str | None) -> str:
