@@ -93,6 +93,7 @@ class TfidfInterests(InterestModel):
         self._idf = {t: float(v) for t, v in zip(vocab, self.vectorizer.idf_)}
         # smooth_idf: ln((1 + n) / (1 + df)) + 1 with df = 0 for a word no interest text has.
         self._idf_unknown = math.log(1 + matrix.shape[0]) + 1
+        self._idf2 = {t: v * v for t, v in self._idf.items()}
         self._analyze = self.vectorizer.build_analyzer()
         self._items = []
         for row in matrix:  # rows are already L2-normalised
@@ -106,13 +107,29 @@ class TfidfInterests(InterestModel):
         return {t: w / norm for t, w in vec.items()} if norm else {}
 
     def similarities(self, docs: Sequence[str]) -> list[float]:
-        """Max cosine similarity of each doc to the interest texts, rounded, in 0..1."""
+        """Max cosine similarity of each doc to the interest texts, rounded, in 0..1.
+
+        Same value as the dot product with `_vector(doc)`, computed without building it (the
+        scorer's hot path): the norm runs over the doc's words, the dot only over interest words.
+        """
         out = []
+        idf2, unknown2, log1 = self._idf2, self._idf_unknown ** 2, _LOG1
         for doc in docs:
-            vec = self._vector(doc)
-            best = max((sum(w * vec.get(t, 0.0) for t, w in item.items()) for item in self._items), default=0.0)
-            out.append(round(float(min(max(best, 0.0), 1.0)), 4))
+            counts = Counter(self._analyze(doc or ""))
+            # Squared tf-idf weights; words seen once (most) need no log.
+            sq = sum((idf2.get(t, unknown2) if c == 1 else idf2.get(t, unknown2) * (1 + math.log(c)) ** 2)
+                     for t, c in counts.items())
+            if not sq:
+                out.append(0.0)
+                continue
+            best = max(sum(w * log1(counts[t]) * self._idf[t] for t, w in item.items() if t in counts)
+                       for item in self._items)
+            out.append(round(float(min(max(best / math.sqrt(sq), 0.0), 1.0)), 4))
         return out
+
+
+def _LOG1(count: int) -> float:
+    return 1.0 if count == 1 else 1 + math.log(count)
 
 
 def fit_tfidf(texts: Sequence[str]) -> TfidfInterests:
