@@ -184,10 +184,9 @@ def run_two_processes(arxiv, redis_url, interval: float, counts: tuple[int, int]
     return sorted(t for t, _, _ in arxiv.requests)
 
 
-# A request leaves a few ms after its slot; on a busy 2-core host the earlier one can be late by
-# more than that, which shortens the next gap as seen by the server (the slots themselves are
-# exactly `interval` apart).
-TOLERANCE = 0.025
+# A request leaves a few ms after its slot. RedisPacer's margin (0.05 s) covers a late wake-up of
+# the earlier process; the tolerance covers the rest of the way to the server's accept().
+TOLERANCE = 0.005
 
 
 def test_redis_pacer_spaces_two_processes(arxiv, redis_url):
@@ -224,6 +223,6 @@ def test_make_pacer_and_local_pacer_threads(redis_url):
     shared = make_pacer(redis_url, 0.2)
     assert isinstance(shared, RedisPacer) and shared.key == DEFAULT_KEY
     first, second = shared.wait(), shared.wait()
-    assert first == 0.0 and 0.15 < second <= 0.2
+    assert first == 0.0 and 0.2 <= second <= 0.25 + 0.01  # interval + margin
     slot = float(redis.Redis.from_url(redis_url).get(DEFAULT_KEY))
     assert slot > 1.7e9  # seconds on the Redis clock
