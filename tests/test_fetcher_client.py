@@ -85,6 +85,34 @@ def test_split_requests_merge_to_the_same_result(arxiv, monkeypatch):
     assert split == whole
 
 
+def test_item_cap_splits_the_request_and_merges(arxiv, monkeypatch):
+    with make_client(arxiv) as c:
+        whole = {i.id: i.announce_type for i in c.fetch_announcements(CATS).items}
+        monkeypatch.setattr(client_mod, "FEED_ITEM_CAP", 150)  # as if arXiv's 2000 cap were hit
+        split = {i.id: i.announce_type for i in c.fetch_announcements(CATS).items}
+    paths = [r[1] for r in arxiv.requests[1:]]
+    assert paths[0] == "/rss/cs.AI+cs.CL+cs.DC+cs.LG" and len(paths) > 2
+    assert split == whole
+
+
+def test_retry_after_forms():
+    assert client_mod._retry_after("7") == 7.0
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    assert 25 < client_mod._retry_after(soon.strftime("%a, %d %b %Y %H:%M:%S GMT")) <= 30
+    assert client_mod._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert client_mod._retry_after("soon") is None and client_mod._retry_after(None) is None
+
+
+def test_pacer_wait_is_not_counted_as_backoff(arxiv):
+    arxiv.fail_next("503:0")
+    client = ArxivClient(arxiv.rss_url, arxiv.api_url, LocalPacer(0.3), UA, timeout=5.0, max_retries=2,
+                         backoff_cap=5.0, backoff_base=0.01)
+    with client:
+        assert client.fetch_announcements(["cs.DC"]).items
+    assert client.requests_made == 2
+    assert client.backoff_slept <= 0.01  # jitter only; the 0.3 s pacer wait is not backoff
+
+
 def test_503_then_success_honours_retry_after(arxiv):
     arxiv.fail_next("503:1")
     with make_client(arxiv) as c:
