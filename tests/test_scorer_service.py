@@ -76,10 +76,10 @@ def check_explained(papers: list[dict], readme: str) -> None:
 
 # --- min_score, tie order, explanations ------------------------------------------------------
 
-def test_min_score_and_deterministic_ties(tmp_path, db_url, arxiv):
-    stack = make_stack(tmp_path, db_url, arxiv, min_score=3.0, max_papers=1000)
+def test_min_score_and_deterministic_ties(tmp_path, sqlite_url, arxiv):
+    stack = make_stack(tmp_path, sqlite_url, arxiv, min_score=3.0, max_papers=1000)
     papers = run_day(stack)
-    items = last_items(db_url)
+    items = last_items(sqlite_url)
     assert papers and all(p["score"] >= 3.0 for p in papers)
     assert [p["rank"] for p in papers] == list(range(1, len(papers) + 1))
     assert [p["id"] for p in papers] == [p["id"] for p in sorted(papers, key=lambda p: (-p["score"], p["id"]))]
