@@ -227,3 +227,63 @@ def test_pdf_url_and_whitespace():
     assert fulltext.pdf_url("2411.17700", 2) == "https://arxiv.org/pdf/2411.17700v2"
     assert fulltext.pdf_url("hep-th/9901001", None) == "https://arxiv.org/pdf/hep-th/9901001"
     assert fulltext.normalise_whitespace("a\u00a0\t b\n\n\n\nlong-\nword\x00") == "a b\n\nlongword"
+
+
+class _Pacer:
+    def __init__(self):
+        self.calls = 0
+
+    def wait(self):
+        self.calls += 1
+
+
+def test_fetch_pdf_over_http_maps_statuses():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    from shared.errors import TransientError
+
+    pdf = _pdf(["Hello PDF"])
+    routes = {"/pdf/1": (200, {"Content-Type": "application/pdf"}, pdf),
+              "/pdf/busy": (503, {"Retry-After": "30"}, b"busy"),
+              "/pdf/slow": (429, {"Retry-After": "5"}, b"slow down"),
+              "/pdf/gone": (404, {}, b"no"),
+              "/pdf/html": (200, {"Content-Type": "text/html"}, b"<html>captcha</html>")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            status, headers, body = routes[self.path]
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    pacer = _Pacer()
+    try:
+        with httpx.Client() as http:
+            body = fulltext.fetch_pdf(http, pacer, base + "/pdf/1", 5)
+            assert "Hello PDF" in fulltext.extract_text(body, 100)
+            with pytest.raises(TransientError) as info:
+                fulltext.fetch_pdf(http, pacer, base + "/pdf/busy", 5)
+            assert info.value.retry_after == 30.0 and "HTTP 503" in str(info.value)
+            with pytest.raises(TransientError) as info:
+                fulltext.fetch_pdf(http, pacer, base + "/pdf/slow", 5)
+            assert info.value.retry_after == 5.0
+            with pytest.raises(PermanentError, match="HTTP 404"):
+                fulltext.fetch_pdf(http, pacer, base + "/pdf/gone", 5)
+            with pytest.raises(PermanentError, match="not a PDF.*text/html"):
+                fulltext.fetch_pdf(http, pacer, base + "/pdf/html", 5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert pacer.calls == 5  # every download went through the arXiv pacing
