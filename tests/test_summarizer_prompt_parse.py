@@ -133,16 +133,49 @@ def test_parse_markdown_english_headings():
     assert out["sections"]["conclusions"] == "More work."
 
 
-def test_parse_markdown_chinese_headings_and_numbered_lines():
-    text = ("# 论文总结：*Fast Attention*\n\n### 1. 主要贡献和创新点\n提出了新的注意力机制。\n"
-            "1. 降低显存\n2. 提高吞吐\n\n### 2. 研究方法与实验设置\n使用 LLaMA-7B。\n\n"
-            "**3. 实验结果**\n吞吐提升 2.1 倍。\n\n4、结论与局限\n仅在 GPU 上验证。\n")
+def test_parse_markdown_chinese_headings_subheadings_stay_inside():
+    # the shape of the original bot's answers (tests/../seed/digest-sample.md)
+    text = ("# 论文总结：*Fast Attention*\n\n---\n\n## 1. 论文的主要贡献和创新点\n### ✅ 解决的问题\n显存不足。\n"
+            "### 🚀 提出的新方法与创新思路\n稀疏注意力。\n### ⚙️ 相比现有方法的优势\n更快。\n\n"
+            "## 2. 核心实验方法和设置\n### 📚 使用的数据集\nLongBench\n#### 基线方法对比\nFlashAttention\n\n"
+            "## 3. 主要实验结果和性能指标\n吞吐提升 2.1 倍。\n### 🔍 消融实验\n去掉稀疏性变慢。\n\n"
+            "## 4. 关键结论和发现\n### ⚠️ 局限性\n仅在 GPU 上验证。\n")
     out = parse.parse_summary(text)
     assert out["tldr"] is None
-    assert out["sections"]["contributions"] == "提出了新的注意力机制。\n1. 降低显存\n2. 提高吞吐"
-    assert out["sections"]["method"] == "使用 LLaMA-7B。"
-    assert out["sections"]["results"] == "吞吐提升 2.1 倍。"
-    assert out["sections"]["conclusions"] == "仅在 GPU 上验证。"
+    assert out["sections"]["contributions"] == ("### ✅ 解决的问题\n显存不足。\n### 🚀 提出的新方法与创新思路\n"
+                                                "稀疏注意力。\n### ⚙️ 相比现有方法的优势\n更快。")
+    assert out["sections"]["method"] == "### 📚 使用的数据集\nLongBench\n#### 基线方法对比\nFlashAttention"
+    assert out["sections"]["results"] == "吞吐提升 2.1 倍。\n### 🔍 消融实验\n去掉稀疏性变慢。"
+    assert out["sections"]["conclusions"] == "### ⚠️ 局限性\n仅在 GPU 上验证。"
+
+
+def test_parse_bold_and_numbered_line_headings():
+    bold = ("**TL;DR**：一句话。\n\n**1. 主要贡献**\n提出了新的注意力机制。\n1. 降低显存\n2. 提高吞吐\n\n"
+            "**2. 方法与实验设置**\n使用 LLaMA-7B。\n\n**3. 实验结果**\n吞吐提升 2.1 倍。\n\n**4. 结论与局限**\n仅在 GPU 上验证。")
+    out = parse.parse_summary(bold)
+    assert out["tldr"] == "一句话。"
+    assert out["sections"] == {"contributions": "提出了新的注意力机制。\n1. 降低显存\n2. 提高吞吐",
+                               "method": "使用 LLaMA-7B。", "results": "吞吐提升 2.1 倍。",
+                               "conclusions": "仅在 GPU 上验证。"}
+    numbered = "1. Contributions\nA new kernel.\n2. Method\nTiling.\n3. Results\n2x.\n4. Limitations\nOnly GPUs."
+    out = parse.parse_summary(numbered)
+    assert out["sections"] == {"contributions": "A new kernel.", "method": "Tiling.", "results": "2x.",
+                               "conclusions": "Only GPUs."}
+
+
+def test_parse_original_bot_answer_from_seed():
+    from pathlib import Path
+
+    seed = Path(__file__).resolve().parents[2] / "shared" / "seed" / "digest-sample.md"
+    if not seed.exists():
+        pytest.skip("shared/seed not beside the repository")
+    lines = seed.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("# 论文总结"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("</details>"))
+    out = parse.parse_summary("\n".join(lines[start:end]))
+    assert all(out["sections"][k] for k in parse.SECTION_KEYS), out["sections"]
+    assert out["sections"]["contributions"].lstrip().startswith("###")
+    assert not any(v.startswith("## ") for v in out["sections"].values())
 
 
 def test_parse_missing_sections_are_none_and_plain_prose_kept_raw():

@@ -147,37 +147,49 @@ def _classify(heading: str) -> str | None:
     return None
 
 
-def _heading_of(line: str) -> str | None:
-    """The heading text if `line` looks like a section heading: a Markdown heading, a line that
-    is only bold text, or a short numbered line naming a section ("1. 主要贡献")."""
-    for rx in (_MD_HEADING_RE, _BOLD_LINE_RE):
-        m = rx.match(line)
-        if m:
-            return m.group(1)
+def _heading_of(line: str) -> tuple[int, str] | None:
+    """(level, heading text) if `line` looks like a section heading: a Markdown heading (level =
+    number of #), a line that is only bold text (level 7), or a short numbered line naming a
+    section such as "1. 主要贡献" (level 8)."""
+    m = _MD_HEADING_RE.match(line)
+    if m:
+        return len(line.lstrip()) - len(line.lstrip().lstrip("#")), m.group(1)
+    m = _BOLD_LINE_RE.match(line)
+    if m:
+        return 7, m.group(1)
     m = _NUMBERED_RE.match(line)
     if m and _classify(m.group(1)) and len(m.group(1)) <= 40 and not m.group(1).rstrip().endswith("。"):
-        return m.group(1)
+        return 8, m.group(1)
     return None
 
 
 def _from_markdown(text: str) -> dict:
-    """Sections split at recognised headings. Unrecognised headings (sub-headings) stay inside
-    the current section; text before the first recognised heading is dropped (it is usually
-    the paper's title). A "TL;DR: ..." line is taken wherever it is."""
+    """Sections split at recognised headings of the outermost level any section heading uses
+    ("## 1. Contributions" makes "### Baselines" a sub-heading that stays inside its section).
+    Text before the first section heading is dropped (it is usually the paper's title). A
+    TL;DR heading or "TL;DR: ..." line is taken at any level, wherever it is."""
+    lines = text.splitlines()
+    headings = {}
+    for i, line in enumerate(lines):
+        found = _heading_of(line)
+        key = _classify(found[1]) if found else None
+        if key:
+            headings[i] = (found[0], key)
+    levels = [lvl for lvl, key in headings.values() if key != "tldr"]
+    section_level = min(levels) if levels else 0
     out: dict[str, list[str]] = {}
     current: str | None = None
-    for line in text.splitlines():
+    for i, line in enumerate(lines):
         inline = _INLINE_TLDR_RE.match(line)
         if inline and "tldr" not in out:
             out["tldr"] = [inline.group(1).strip().strip("*").strip()]
             current = None
             continue
-        heading = _heading_of(line)
-        key = _classify(heading) if heading else None
-        if key and key not in out:
+        level, key = headings.get(i, (99, None))
+        if key and key not in out and (key == "tldr" or level <= section_level):
             current = key
             out[key] = []
             continue
         if current is not None:
             out[current].append(line)
-    return {key: "\n".join(lines).strip() for key, lines in out.items()}
+    return {key: "\n".join(body).strip() for key, body in out.items()}
