@@ -203,6 +203,13 @@ def test_parse_huge_answer_is_capped():
     assert out["raw"].startswith('{"tldr": "One line."')
 
 
+def test_parse_pathological_answers_do_not_blow_up():
+    deep = parse.parse_summary('{"tldr": ' + "[" * 100_000)
+    assert deep["tldr"] is None and deep["raw"].startswith('{"tldr": [[[')
+    spaces = parse.parse_summary("# a" + " " * 200_000 + "b\n## Results\nok")
+    assert spaces["sections"]["results"] == "ok"
+
+
 def test_parse_keeps_html_as_text():
     out = parse.parse_summary(json.dumps(dict(FULL, results="<script>alert(1)</script> & more")))
     assert out["sections"]["results"] == "<script>alert(1)</script> & more"

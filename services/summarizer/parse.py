@@ -17,6 +17,8 @@ SECTION_CAP = 8000          # characters kept per section / TL;DR
 RAW_CAP_BYTES = 64 * 1024   # UTF-8 bytes of the raw answer kept
 PARSE_CAP = 1_000_000        # characters of an answer looked at
 _MAX_JSON_STARTS = 50       # "{" positions tried when JSON is buried in prose
+_SECTION_LINE_MAX = SECTION_CAP
+_HEADING_MAX = 300          # characters: a longer line is text, not a heading
 
 # Normalised JSON key (lower case, letters/digits only) -> our key.
 _KEY_ALIASES = {
@@ -131,7 +133,7 @@ def _objects_in(text: str, decoder: json.JSONDecoder):
         tries += 1
         try:
             obj, end = decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             start = text.find("{", start + 1)
             continue
         if isinstance(obj, dict):
@@ -150,7 +152,10 @@ def _classify(heading: str) -> str | None:
 def _heading_of(line: str) -> tuple[int, str] | None:
     """(level, heading text) if `line` looks like a section heading: a Markdown heading (level =
     number of #), a line that is only bold text (level 7), or a short numbered line naming a
-    section such as "1. 主要贡献" (level 8)."""
+    section such as "1. 主要贡献" (level 8). Long lines are never headings (and are not given
+    to the backtracking regexes)."""
+    if len(line) > _HEADING_MAX:
+        return None
     m = _MD_HEADING_RE.match(line)
     if m:
         return len(line.lstrip()) - len(line.lstrip().lstrip("#")), m.group(1)
@@ -180,7 +185,7 @@ def _from_markdown(text: str) -> dict:
     out: dict[str, list[str]] = {}
     current: str | None = None
     for i, line in enumerate(lines):
-        inline = _INLINE_TLDR_RE.match(line)
+        inline = _INLINE_TLDR_RE.match(line[:_SECTION_LINE_MAX])
         if inline and "tldr" not in out:
             out["tldr"] = [inline.group(1).strip().strip("*").strip()]
             current = None
