@@ -14,6 +14,7 @@ Error mapping (`complete`):
                                            hiccup or a cut-off body, not a property of the
                                            request; Celery's max_retries bounds the cost.
   empty or missing content              -> PermanentError("empty answer")
+  any other openai.OpenAIError          -> PermanentError (one line)
 The API key never appears in a message: server text is scrubbed of it (some providers echo
 the key they were given in their 401 message) and of anything that looks like a key.
 """
@@ -85,6 +86,8 @@ def complete(client, model: str, messages: list[dict], temperature: float, max_t
         raise PermanentError(_reason("request rejected", exc, secret)) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError):
         raise TransientError("the LLM server sent a malformed response") from None
+    except openai.OpenAIError as exc:  # anything else the client raises: do not pay again blindly
+        raise PermanentError(_scrub(f"LLM client error ({type(exc).__name__}): {exc}", secret)) from None
     return _completion(resp, model)
 
 
