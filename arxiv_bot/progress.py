@@ -1,14 +1,16 @@
 """Progress of a pass as a person sees it: one line per stage reached (plain text), and on a
-terminal a live bar for the stage in progress (rich). Read from the database, so it shows the
-same truth in embedded mode (`run`) and distributed mode (`trigger --wait`)."""
+terminal also live bars per stage (fetch, score, summarize, publish; rich). Read from the
+database, so it shows the same truth in embedded mode (`run`) and distributed mode
+(`trigger --wait`). When the stream is not a terminal (pipes, CI, tests) only the plain lines are
+written, unchanged."""
 from __future__ import annotations
 
 import time
 
 from sqlalchemy import func, select
 
-from shared.models import (PASS_EMPTY, PASS_FAILED, PASS_PUBLISHED, PASS_SCORING, PASS_SUMMARIZING, SUM_BUDGET,
-                           SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem)
+from shared.models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_SCORING, PASS_SUMMARIZING,
+                           PASS_TERMINAL, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem)
 from shared.passes import summaries_off_reason
 
 
@@ -25,6 +27,59 @@ def stage_counts(s, pass_id: int) -> dict:
     return out
 
 
+STAGES = ("fetch", "score", "summarize", "publish")
+_ORDER = {PASS_FETCHING: 0, PASS_SCORING: 1, PASS_SUMMARIZING: 2, "publishing": 3, PASS_PUBLISHED: 4, PASS_EMPTY: 4}
+
+
+def stage_bars(p: Pass, c: dict) -> dict[str, tuple[str, float | None, float]]:
+    """stage -> (label, total, completed) for pass `p` with stage counts `c`. A total of None
+    means "not known yet" (an indeterminate bar); a stage the pass is past is always complete."""
+    at = _ORDER.get(p.status, 0)
+    todo = c[SUM_PENDING] + c[SUM_DONE] + c[SUM_FAILED] + c[SUM_BUDGET]
+    settled = c[SUM_DONE] + c[SUM_FAILED] + c[SUM_BUDGET]
+    bars = {
+        "fetch": (f"fetch ({p.fetched} papers)" if at > 0 else "fetch", 1, 1 if at > 0 else 0),
+        "score": ("score", c["items"] or None, c["scored"]),
+        "summarize": ("summarize" + (f" ({c[SUM_FAILED]} failed)" if c[SUM_FAILED] else ""), todo or None, settled),
+        "publish": ("publish", 1, 1 if at > 3 else 0),
+    }
+    for i, stage in enumerate(STAGES):
+        label, total, done = bars[stage]
+        if at > i and stage != "fetch":
+            bars[stage] = (label, total or 1, total or 1)  # e.g. an empty pass or summaries off
+    return bars
+
+
+class _Bars:
+    """Live rich bars on a terminal; stopped (final state left on screen) when the pass ends."""
+
+    def __init__(self, stream):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
+
+        self.console = Console(file=stream)
+        self.progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), TaskProgressColumn(),
+                                 MofNCompleteColumn(), console=self.console, auto_refresh=False, transient=False)
+        self.tasks = {stage: self.progress.add_task(stage, total=None, start=True) for stage in STAGES}
+        self.live = False
+
+    def update(self, p: Pass, c: dict) -> None:
+        if not self.live:
+            self.progress.start()
+            self.live = True
+        for stage, (label, total, done) in stage_bars(p, c).items():
+            self.progress.update(self.tasks[stage], description=label, total=total, completed=done)
+        self.progress.refresh()
+
+    def say(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def stop(self) -> None:
+        if self.live:
+            self.progress.stop()
+            self.live = False
+
+
 class Progress:
     def __init__(self, rt, stream, min_interval: float = 0.5):
         self.rt, self.stream = rt, stream
@@ -32,9 +87,14 @@ class Progress:
         self.last_check = 0.0
         self.min_interval = min_interval
         self.reason_said = False
+        is_tty = getattr(stream, "isatty", None)
+        self.bars = _Bars(stream) if is_tty and is_tty() else None
 
     def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        if self.bars is not None:
+            self.bars.say(text)  # above the live bars, not through them
+        else:
+            print(text, file=self.stream, flush=True)
 
     def begin(self, no_summaries: bool = False) -> None:
         cats = ", ".join(self.rt.config.categories)
@@ -56,6 +116,10 @@ class Progress:
             if p.status != self.last_status:
                 self._announce(s, p)
                 self.last_status = p.status
+            if self.bars is not None:
+                self.bars.update(p, stage_counts(s, p.id))
+                if p.status in PASS_TERMINAL:
+                    self.bars.stop()  # the caller's outcome line follows the final bars
             return p.status
 
     def _announce(self, s, p: Pass) -> None:
@@ -73,7 +137,10 @@ class Progress:
             self.say("publishing")
 
     def end(self) -> None:
+        """Show the final state; on a terminal the bars stop and stay on screen."""
         self.step(force=True)
+        if self.bars is not None:
+            self.bars.stop()
 
 
 def outcome_line(s, p: Pass, settings) -> str:
