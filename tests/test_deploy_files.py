@@ -318,9 +318,50 @@ def test_deploy_doc_covers_every_config_key_and_variable():
     read_vars = set(re.findall(r'env\.get\("([A-Z_]+)"\)', settings_src))
     assert {"DATABASE_URL", "BROKER_URL", "LLM_API_KEY"} <= read_vars
     env_vars = read_vars | {"ARXIV_BOT_CONFIG", "WORKER_CONCURRENCY", "LOG_LEVEL", "DASHSCOPE_API_KEY"}
+    env_vars |= _variables_read_by_the_code()
     env_vars |= set(INTERPOLATION.findall((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
     undocumented = sorted(v for v in env_vars if f"`{v}`" not in doc)
     assert undocumented == [], f"docs/DEPLOY.md does not document: {undocumented}"
     for needed in ("--scale summarizer=", "pg_dump", "pg_restore", "arxiv-bot db upgrade",
                    "arxiv-bot status", "flower"):
         assert needed in doc
+
+
+def _variables_read_by_the_code() -> set[str]:
+    """Every environment variable the code reads by a literal name (os.environ.get / env.get)."""
+    found = set()
+    for folder in ("shared", "services", "arxiv_bot", "web"):
+        for path in (ROOT / folder).rglob("*.py"):
+            src = path.read_text(encoding="utf-8")
+            found |= set(re.findall(r'(?:environ|env)(?:\.get\(|\[)"([A-Z][A-Z0-9_]+)"', src))
+    # A WSGI environ is read the same way: those keys are request data, not configuration.
+    return {v for v in found if not v.startswith("HTTP_") and v not in {"PATH_INFO", "QUERY_STRING", "REQUEST_METHOD"}}
+
+
+def test_every_variable_the_code_reads_is_documented():
+    doc = (ROOT / "docs/DEPLOY.md").read_text(encoding="utf-8")
+    read = _variables_read_by_the_code()
+    assert {"BEAT_SCHEDULE_FILE", "WORKER_CONCURRENCY", "WEB_WORKERS", "DATABASE_URL"} <= read
+    assert sorted(v for v in read if f"`{v}`" not in doc) == []
+
+
+def test_deploy_doc_describes_the_beat_schedule_and_sweep():
+    from shared import celery_app, names
+    from shared.config import Config
+
+    doc = (ROOT / "docs/DEPLOY.md").read_text(encoding="utf-8")
+    section = doc.split("## Schedule (beat)", 1)[1].split("\n## ", 1)[0]
+    entries = celery_app.beat_schedule(Config())
+    assert set(entries) == {"daily-pass", "sweep"}
+    for name, entry in entries.items():
+        assert f"`{name}`" in section and f"`{entry['task']}`" in section
+        assert entry["options"]["queue"] == names.FETCH_QUEUE
+    assert "`fetch` queue" in section
+    for key in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year", "timezone"):
+        assert f"`schedule.{key}`" in section
+    assert "`sweep.interval_seconds`" in section and "`sweep.stuck_after_seconds`" in section
+    default = Config().schedule
+    assert (default.minute, default.hour, default.day_of_week, default.timezone) == ("30", "0", "mon-fri",
+                                                                                   "America/New_York")
+    assert "Monday to Friday at 00:30 America/New_York" in section
+    assert f"default {Config().sweep.interval_seconds:g} s" in section
