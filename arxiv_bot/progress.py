@@ -65,8 +65,11 @@ class _Bars:
 
     def update(self, p: Pass, c: dict) -> None:
         if not self.live:
+            import atexit
+
             self.progress.start()
             self.live = True
+            atexit.register(self.stop)  # an error mid-pass must not leave the cursor hidden
         for stage, (label, total, done) in stage_bars(p, c).items():
             self.progress.update(self.tasks[stage], description=label, total=total, completed=done)
         self.progress.refresh()

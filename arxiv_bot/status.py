@@ -13,6 +13,9 @@ from .progress import stage_counts
 
 
 def collect(session, limit: int = 10) -> dict:
+    """Everything `status` shows, as plain JSON-able data: `latest_pass` (with per-stage counts,
+    or None before the first pass), the last `limit` `passes` newest first (each with its LLM
+    tokens and failed summaries), the latest pass's `failures` with reasons, and overall `totals`."""
     recent = list(session.scalars(select(Pass).order_by(Pass.id.desc()).limit(limit)))
     latest = recent[0] if recent else None
     failures = []
@@ -23,9 +26,13 @@ def collect(session, limit: int = 10) -> dict:
         failures = [{"paper_id": r.paper_id, "state": r.summary_state, "reason": r.note} for r in rows]
     tokens = session.execute(select(func.coalesce(func.sum(Summary.prompt_tokens), 0),
                                     func.coalesce(func.sum(Summary.completion_tokens), 0))).one()
+    failed_per_pass = dict(session.execute(
+        select(PassItem.pass_id, func.count()).where(PassItem.pass_id.in_([p.id for p in recent]),
+                                                     PassItem.summary_state == SUM_FAILED)
+        .group_by(PassItem.pass_id)).all()) if recent else {}
     return {
         "latest_pass": _pass_dict(latest, stage_counts(session, latest.id)) if latest else None,
-        "passes": [_pass_dict(p) for p in recent],
+        "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0)} for p in recent],
         "failures": failures,
         "totals": {
             "papers": session.scalar(select(func.count()).select_from(Paper)),
@@ -72,8 +79,9 @@ def show_status(config, settings, as_json: bool = False) -> int:
     print("last passes:")
     for p in data["passes"]:
         extra = p["error"] or p["note"] or ""
+        failed = f"{p['failed_summaries']} failed summaries  " if p["failed_summaries"] else ""
         print(f"  #{p['id']:<4} {p['started']}  {p['status']:<11} day {p['day']}  {p['selected']} papers  "
-              f"{p['tokens']} tokens  {extra}".rstrip())
+              f"{p['tokens']} tokens  {failed}{extra}".rstrip())
     t = data["totals"]
     print(f"overall: {t['papers']} papers, {t['summaries']} summaries ({t['failed_summaries']} failed), "
           f"{t['prompt_tokens'] + t['completion_tokens']} LLM tokens "

@@ -95,6 +95,7 @@ def test_status_text_and_json_after_real_passes(two_passes):
     assert latest["stages"]["done"] == 15 and latest["stages"]["failed"] == 5
     assert [p["status"] for p in data["passes"]] == ["published", "published"]
     assert data["passes"][1]["tokens"] > 0 and data["passes"][0]["tokens"] == 0  # reused: nothing paid
+    assert [p["failed_summaries"] for p in data["passes"]] == [5, 0]
     assert len(data["failures"]) == 5
     reasons = {f["reason"] for f in data["failures"]}
     assert all(f["state"] == "failed" and f["paper_id"] for f in data["failures"])
@@ -106,6 +107,7 @@ def test_status_text_and_json_after_real_passes(two_passes):
     text = stack.cli("status").stdout
     assert f"latest pass {latest['id']} (cli): published, day 2024-11-28" in text
     assert "summaries: 15 done, 0 pending, 5 failed" in text
+    assert re.search(rf"#{latest['id']} .* published .* 0 tokens  5 failed summaries", text), text
     for f in data["failures"]:
         assert f"  failed: {f['paper_id']}: {f['reason']}" in text
     assert f"{totals['prompt_tokens'] + totals['completion_tokens']} LLM tokens" in text
