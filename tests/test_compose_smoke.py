@@ -146,7 +146,8 @@ def status_json(env: dict[str, str], cwd) -> dict:
 
 def test_compose_services_run_the_system(tmp_path, pg_url, redis_url):
     app_dir, logs = tmp_path / "app", tmp_path / "logs"
-    app_dir.mkdir(), logs.mkdir()
+    app_dir.mkdir()
+    logs.mkdir()
     write_config(app_dir, ai_summary={"requests_per_minute": 1200, "tokens_per_minute": 10_000_000})
     procs: list[Worker] = []
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
