@@ -13,7 +13,12 @@ from shared.settings import Settings
 def serve(config: Config, settings: Settings, host: str, port: int) -> int:
     from gunicorn.app.base import BaseApplication
 
+    from shared.db import ensure_schema, make_engine
     from web.app import create_app
+
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)  # an empty SQLite database is brought up to date, as `run` does
+    engine.dispose()
 
     class _Gunicorn(BaseApplication):
         def load_config(self):

@@ -3,7 +3,8 @@ database flushed per test. Nothing here is faked: the tests talk to the local se
 
 PostgreSQL: TEST_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) is the
 admin connection used to CREATE/DROP a throw-away database per test. Redis: TEST_REDIS_URL
-(default redis://127.0.0.1:6379) and TEST_REDIS_DB (default 9) pick the database flushed per test.
+(default redis://127.0.0.1:6379) and TEST_REDIS_DB (default 9) pick the database flushed per test;
+a concurrent run on the same machine takes the next free one (8-15).
 """
 from __future__ import annotations
 
@@ -50,12 +51,31 @@ def db_url(request, tmp_path):
         yield request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="session")
+def _redis_db():
+    """A Redis database number this pytest run has to itself: concurrent runs on one machine
+    (several developers, or a benchmark beside the tests) each lock a different one."""
+    import fcntl
+
+    for db in [REDIS_DB, *range(8, 16)]:
+        lock = open(f"/tmp/arxiv-bot-test-redis-db-{db}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        yield db
+        lock.close()
+        return
+    pytest.fail("no free Redis test database (8-15): too many concurrent test runs")
+
+
 @pytest.fixture
-def redis_url():
+def redis_url(_redis_db):
     """A Redis database emptied before and after the test."""
     import redis
 
-    url = f"{REDIS_BASE}/{REDIS_DB}"
+    url = f"{REDIS_BASE}/{_redis_db}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

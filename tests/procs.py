@@ -15,6 +15,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Child side of fork: SIGKILL us when the test process dies, so a killed or timed-out test
+    run never leaves workers behind consuming the next run's queues."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()
 BIN = Path(sys.executable).parent / "arxiv-bot"
 
 
@@ -83,7 +93,7 @@ class Stack:
         log = self.tmp / f"worker-{service}-{len(self.workers)}.log"
         fh = open(log, "wb")
         proc = subprocess.Popen([str(BIN), "worker", service, "--concurrency", "1", *extra], env=self.env,
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=self.tmp, start_new_session=True)
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=_die_with_parent)
         worker = Worker(service, proc, log)
         self.workers.append(worker)
         return worker.wait_ready() if wait else worker

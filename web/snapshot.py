@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from shared import digest
-from shared.render.feeds import render_atom, render_json_feed, render_papers_json, render_rss
+from shared.render.feeds import feed_meta, render_atom, render_json_feed, render_papers_json, render_rss
 from shared.render.html import render_page
 from shared.render.markdown import render_readme
 
@@ -67,18 +66,6 @@ def _apply(papers: list, filters: dict) -> list:
     return digest.filter_papers(papers, **filters)
 
 
-def _feed_meta(snap: Snapshot, route: str, filters: dict) -> dict:
-    base = snap.config.feeds.public_url.rstrip("/")
-    query = urlencode({k: v for k, v in filters.items() if v is not None})
-    title = "arXiv digest: " + ", ".join(snap.config.categories)
-    if filters.get("category"):
-        title += f" [{filters['category']}]"
-    return {"title": title, "link": base + "/", "self_url": f"{base}/{route}" + (f"?{query}" if query else ""),
-            "description": f"Daily arXiv papers in {', '.join(snap.config.categories)}, scored against your "
-                           "keywords, with AI summaries",
-            "updated": snap.published_at}
-
-
 def feed_entry(route: str, snap: Snapshot, filters: dict) -> Entry:
     """feed.xml / atom.xml / feed.json over the window; papers.json over the latest digest."""
     if route == "papers.json":
@@ -86,7 +73,7 @@ def feed_entry(route: str, snap: Snapshot, filters: dict) -> Entry:
     else:
         papers = _apply(snap.window, filters)
         render = {"feed.xml": render_rss, "atom.xml": render_atom, "feed.json": render_json_feed}[route]
-        body = render(papers, _feed_meta(snap, route, filters))
+        body = render(papers, feed_meta(snap.config, route, filters, snap.published_at))
     return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": "public, max-age=300"})
 
 

@@ -9,7 +9,6 @@ not in "publishing" is left alone (idempotent).
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from shared import digest, names, passes
@@ -22,40 +21,27 @@ from .output import write_atomic
 log = logging.getLogger(__name__)
 
 
-def digest_context(rt, p: Pass, papers: list[dict], now) -> dict:
-    cfg = rt.config
-    return {
-        "generated_at": now,
-        "day": p.day,
-        "categories": list(cfg.categories),
-        "keywords": cfg.keyword_terms(),
-        "schedule": cfg.schedule.describe(),
-        "summaries_note": passes.summaries_off_reason(cfg, rt.settings, p),
-        "model": rt.settings.llm_model,
-        "papers": papers,
-    }
-
-
-def feed_meta(rt) -> dict:
-    base = rt.config.feeds.public_url.rstrip("/")
-    cats = ", ".join(rt.config.categories)
-    return {"title": f"arxiv-bot digest: {cats}", "link": base + "/", "self_url": base + "/feed.xml",
-            "description": f"Daily arXiv papers in {cats}, scored against your interests, with AI summaries."}
-
-
 def render_outputs(rt, s, p: Pass, now) -> dict[str, bytes | str]:
+    """Every published file, rendered by the same functions the web service uses."""
+    cfg = rt.config
     papers = digest.load_pass_papers(s, p.id)
-    ctx = digest_context(rt, p, papers, now)
-    window = digest.load_window(s, rt.config.feeds.window_days, rt.config.feeds.max_items)
-    meta = feed_meta(rt)
+    ctx = digest.build_context(papers, day=p.day, generated_at=now, categories=cfg.categories,
+                               keywords=cfg.keyword_terms(), schedule=cfg.schedule.describe(),
+                               model=rt.settings.llm_model,
+                               summaries_note=passes.summaries_off_reason(cfg, rt.settings, p))
+    window = digest.load_window(s, cfg.feeds.window_days, cfg.feeds.max_items)
     readme = markdown.render_readme(ctx)
     return {
         "README.md": readme,
-        "feed.xml": feeds.render_rss(window, meta),
-        "atom.xml": feeds.render_atom(window, {**meta, "self_url": meta["link"] + "atom.xml"}),
-        "feed.json": feeds.render_json_feed(window, {**meta, "self_url": meta["link"] + "feed.json"}),
-        "papers.json": json.dumps(papers, ensure_ascii=False, indent=2, default=str) + "\n",
-        "index.html": html.render_page(ctx, {}, digest.published_days(s)),
+        "feed.xml": feeds.render_rss(window, feeds.feed_meta(cfg, "feed.xml", updated=now)),
+        "atom.xml": feeds.render_atom(window, feeds.feed_meta(cfg, "atom.xml", updated=now)),
+        "feed.json": feeds.render_json_feed(window, feeds.feed_meta(cfg, "feed.json", updated=now)),
+        "papers.json": feeds.render_papers_json(papers),
+        # Relative links, so the file also works opened from disk or served as a static site.
+        "index.html": html.render_page(ctx, {}, digest.published_days(s), total=len(papers), home_url="",
+                                       css_url="static/style.css",
+                                       known_categories=digest.known_categories(cfg.categories, papers)),
+        "static/style.css": html.STYLE_CSS,
         f"archive/{p.day.isoformat()}.md": readme,
     }
 

@@ -156,3 +156,18 @@ def render_json_feed(papers: list[dict], feed_meta: dict) -> bytes:
 def render_papers_json(papers: list[dict]) -> bytes:
     """papers.json: the paper dicts as they are (text intact; JSON escaping makes it inert)."""
     return json.dumps(papers, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datetime | None = None) -> dict:
+    """Channel metadata for `route` (feed.xml, atom.xml, feed.json), shared by the publisher's
+    files and the web service's (filtered) responses so both carry the same bytes."""
+    from urllib.parse import urlencode
+
+    filters = filters or {}
+    base = config.feeds.public_url.rstrip("/")
+    query = urlencode({k: v for k, v in filters.items() if v is not None})
+    cats = ", ".join(config.categories)
+    title = "arXiv digest: " + cats + (f" [{filters['category']}]" if filters.get("category") else "")
+    return {"title": title, "link": base + "/", "self_url": f"{base}/{route}" + (f"?{query}" if query else ""),
+            "description": f"Daily arXiv papers in {cats}, scored against your keywords, with AI summaries",
+            "updated": updated}
