@@ -29,6 +29,21 @@ class Handler:
         return self.retries_from_config(rt) if self.retries_from_config else self.max_retries
 
 
+def database_outage(exc: BaseException):
+    """A TransientError for a lost or refused database connection (the database restarting, a
+    terminated backend, SQLite busy), else None. Such failures are retried like a 503."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    from .errors import TransientError
+
+    if isinstance(exc, (OperationalError, InterfaceError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()
+        return TransientError(f"database unavailable: {first[0] if first else exc.__class__.__name__}",
+                              retry_after=None)
+    return None
+
+
 def retry_delay(handler: Handler, retries: int, retry_after: float | None) -> float:
     """Seconds to wait before retry number `retries + 1`."""
     if retry_after is not None and retry_after > 0:

@@ -1,28 +1,26 @@
 """Fetcher stage logic (Celery-free; tasks.py and the embedded runner call these).
 
-start_pass: open a pass (or find the running one) and enqueue its fetch.
 fetch_pass: one announcement request for all categories, stored in ONE transaction (nothing of
   a bad response is kept), pass items created, then score batches enqueued after commit. An empty
   feed (weekend, holiday) ends the pass as "empty" and leaves the previous digest in place.
-sweep: re-enqueue work stuck in any stage (the DB is the source of truth; Redis may lose
-  messages).
+start_pass and sweep (pipeline.py) also run on the fetch queue.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import names, passes
 from shared.arxiv_pacing import make_pacer
-from shared.errors import PermanentError, TransientError
+from shared.errors import TransientError
 from shared.models import PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_SCORING, FetchWatermark, Pass, PassItem, utcnow
 from shared.tasking import Handler
 
 from .client import ArxivClient, user_agent_for
 from .ingest import upsert_papers
+from .pipeline import start_pass, sweep
 from .rss import effective_type
 
 log = logging.getLogger(__name__)
@@ -36,19 +34,6 @@ def arxiv_client(rt) -> ArxivClient:
                            user_agent_for(rt.config.contact), timeout=cfg.timeout_seconds,
                            max_retries=cfg.max_retries, backoff_cap=cfg.backoff_cap_seconds)
     return rt.memo("arxiv_client", build)
-
-
-def start_pass(rt, trigger: str = "beat", no_summaries: bool = False) -> int:
-    """Open a pass, or resume the active one; returns its id."""
-    with rt.session() as s:
-        p, created = passes.begin_pass(s, trigger, no_summaries)
-        pass_id = p.id
-        work = [(names.FETCH_PASS, {"pass_id": pass_id})] if created else passes.pending_work(s, p)
-    if not created:
-        log.info("pass %d already active (%s); resuming it", pass_id, p.status)
-    for task, kwargs in work:
-        rt.dispatch(task, **kwargs)
-    return pass_id
 
 
 def _insert_items(s, rows: list[dict]) -> None:
@@ -108,25 +93,6 @@ def fetch_failed(rt, exc: Exception, pass_id: int) -> None:
     with rt.session() as s:
         passes.finish(s, pass_id, PASS_FAILED, from_status=PASS_FETCHING, error=reason)
     log.error("pass %d failed: %s", pass_id, reason)
-
-
-def sweep(rt) -> int:
-    """Re-enqueue work of the active pass untouched for `sweep.stuck_after_seconds`."""
-    older = utcnow() - dt.timedelta(seconds=rt.config.sweep.stuck_after_seconds)
-    with rt.session() as s:
-        p = passes.active_pass(s)
-        work = passes.pending_work(s, p, older_than=older) if p else []
-        if p and work:
-            ids = [kw["paper_id"] for t, kw in work if "paper_id" in kw]
-            for t, kw in work:
-                ids.extend(kw.get("paper_ids", []))
-            if ids:
-                passes.touch_items(s, p.id, ids)
-    for task, kwargs in work:
-        rt.dispatch(task, **kwargs)
-    if work:
-        log.info("sweep: re-enqueued %d messages for pass %d", len(work), p.id)
-    return len(work)
 
 
 HANDLERS = {
