@@ -49,6 +49,15 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
+def _cause(exc: Exception) -> str:
+    """The parser's message without its generic 'arXiv feed: ' prefix (the caller names the feed)."""
+    text = str(exc)
+    for prefix in ("arXiv feed error: ", "arXiv feed: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 def _safe_url(url: str) -> str:
     """The URL without its query string (it may carry tokens) for error messages."""
     parts = urlsplit(url)
@@ -138,7 +147,10 @@ class ArxivClient:
         if len(url) > MAX_URL and len(categories) > 1:
             mid = len(categories) // 2
             return self._feed(categories[:mid]) + self._feed(categories[mid:])
-        result = parse_rss(self.get(url))
+        try:
+            result = parse_rss(self.get(url))
+        except PermanentError as exc:  # one line that says which request and why
+            raise PermanentError(f"arXiv feed for {'+'.join(categories)}: {_cause(exc)}") from None
         if len(result.items) >= FEED_ITEM_CAP:
             if len(categories) > 1:
                 mid = len(categories) // 2
@@ -179,7 +191,11 @@ class ArxivClient:
         while True:
             params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "ascending",
                       "start": offset, "max_results": page_size}
-            page = parse_api(self.get(self.api_url, params=params))
+            try:
+                page = parse_api(self.get(self.api_url, params=params))
+            except PermanentError as exc:
+                raise PermanentError(f"arXiv API query for {category} ({start}..{end}, start={offset}): "
+                                     f"{exc}") from None
             yield from page.items
             offset += len(page.items)
             if not page.items or offset >= page.total:

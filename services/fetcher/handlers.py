@@ -10,17 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import names, passes
 from shared.arxiv_pacing import make_pacer
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.models import PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_SCORING, FetchWatermark, Pass, PassItem, utcnow
 from shared.tasking import Handler
 
+from .backfill import backfill_spans, fetch_backfill
 from .client import ArxivClient, user_agent_for
 from .ingest import upsert_papers
 from .pipeline import start_pass, sweep
+from .records import FeedItem
 from .rss import effective_type
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,14 @@ def _insert_items(s, rows: list[dict]) -> None:
         s.execute(ins.values(rows[i:i + 1000]).on_conflict_do_nothing())
 
 
-def _watermark(s, categories, day: dt.date) -> None:
+def _watermarks(s, categories) -> dict[str, dt.date | None]:
+    marks = {m.category: m.last_day for m in s.scalars(select(FetchWatermark)
+                                                        .where(FetchWatermark.category.in_(categories)))}
+    return {cat: marks.get(cat) for cat in categories}
+
+
+def _advance_watermarks(s, categories, day: dt.date) -> None:
+    """Record `day` as ingested for `categories` (never moves a watermark back)."""
     for cat in categories:
         mark = s.get(FetchWatermark, cat)
         if mark is None:
@@ -55,34 +65,69 @@ def _watermark(s, categories, day: dt.date) -> None:
             mark.last_day = day
 
 
+def _backfill(rt, client, categories, day: dt.date | None) -> tuple[list[FeedItem], list[str], str | None]:
+    """Download the missed days (see backfill.py). Returns (items, categories whose watermark may
+    advance, note). A failed backfill stores nothing of its responses and keeps those categories'
+    watermarks where they were, so the next pass tries again; today's feed is still published."""
+    if day is None:
+        return [], [], None
+    with rt.session() as s:
+        marks = _watermarks(s, categories)
+    spans = backfill_spans(marks, day, rt.config.days_back)
+    if not spans:
+        return [], list(categories), None
+    gap = f"{min(sp.start for sp in spans)}..{max(sp.end for sp in spans)}"
+    try:
+        items = fetch_backfill(client, spans, rt.config.fetch.api_page_size)
+    except (PermanentError, TransientError) as exc:
+        note = f"backfill of {', '.join(sp.category for sp in spans)} ({gap}) failed, retried next pass: {exc}"
+        log.warning("%s", note)
+        spanned = {sp.category for sp in spans}
+        return [], [c for c in categories if c not in spanned], note
+    return items, list(categories), f"backfill {gap}"
+
+
 def fetch_pass(rt, pass_id: int) -> None:
-    """Fetch the day's announcements for a pass. Does nothing unless the pass is fetching."""
+    """Fetch the day's announcements for a pass, plus a backfill of missed days, and store them in
+    ONE transaction. Does nothing unless the pass is fetching. A bad feed raises PermanentError
+    naming the categories; nothing of it is stored."""
     with rt.session() as s:
         p = s.get(Pass, pass_id)
         if p is None or p.status != PASS_FETCHING:
             return
     categories = list(rt.config.categories)
-    result = arxiv_client(rt).fetch_announcements(categories)
+    client = arxiv_client(rt)
+    result = client.fetch_announcements(categories)
     items = result.items
+    if not items:
+        with rt.session() as s:
+            day = result.day.isoformat() if result.day else "today"
+            passes.finish(s, pass_id, PASS_EMPTY, from_status=PASS_FETCHING, note=f"no announcement ({day})")
+        log.info("pass %d: no announcement (%s); previous digest left in place", pass_id, day)
+        return
+    extra, marked, note = _backfill(rt, client, categories, result.day)
+    in_feed = {it.id for it in items}
+    extra = [it for it in extra if it.id not in in_feed]  # the feed's copy wins (it knows its type)
     with rt.session() as s:
         if s.get(Pass, pass_id).status != PASS_FETCHING:
             return  # another delivery of this message got here first
-        if not items:
-            day = result.day.isoformat() if result.day else "today"
-            passes.finish(s, pass_id, PASS_EMPTY, note=f"no announcement ({day})")
-            log.info("pass %d: no announcement (%s); previous digest left in place", pass_id, day)
-            return
-        upsert_papers(s, items)
+        stored = upsert_papers(s, items + extra)
+        # A backfilled paper joins the pass only if it is news to the database (new, or a higher
+        # version): what earlier passes or today's feed already gave is not added again.
+        fresh = set(stored.new) | set(stored.updated)
+        extra = [it for it in extra if it.id in fresh]
         now = utcnow()
         _insert_items(s, [dict(pass_id=pass_id, paper_id=it.id, version=it.version,
                                announce_type=effective_type(it, categories),
                                announced=it.announced or result.day, updated_at=now)
-                          for it in items])
+                          for it in items + extra])
         if result.day:
-            _watermark(s, categories, result.day)
-        ids = sorted({it.id for it in items})
-        passes.advance(s, pass_id, PASS_FETCHING, PASS_SCORING, day=result.day, fetched=len(ids))
-    log.info("pass %d: fetched %d papers for %s", pass_id, len(ids), result.day)
+            _advance_watermarks(s, marked, result.day)
+        ids = sorted({it.id for it in items + extra})
+        if note:
+            note = f"{note}: {len(extra)} papers of missed days added"
+        passes.advance(s, pass_id, PASS_FETCHING, PASS_SCORING, day=result.day, fetched=len(ids), note=note)
+    log.info("pass %d: fetched %d papers for %s (%d backfilled)", pass_id, len(ids), result.day, len(extra))
     for task, kwargs in passes.score_batches(pass_id, ids):
         rt.dispatch(task, **kwargs)
 
