@@ -8,7 +8,8 @@ rss.arxiv.org does for <q>: only items whose categories intersect <q>, announce 
 for <q>, arXiv's order and channel header, HTTP 400 error channel for an unknown archive or
 category. GET /api/query serves the same papers through the classic query API (current backend
 format) with synthetic submission dates over several days. Per instance: `empty_day`,
-`set_day(path)`, and `fail_next(*faults)`: each fault is used by one request, in order:
+`set_day(path)`, `add_api_day(path)` (papers for the API only), and `fail_next(*faults)`: each
+fault is used by one request, in order:
 "503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]".
 `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 
@@ -133,6 +134,12 @@ class ArxivStandin:
         """Serve another announcement day from now on (RSS and API dataset)."""
         self.day = feeds.load_day(day_file)
         self.api_papers = feeds.api_dataset(self.day)
+
+    def add_api_day(self, day_file: Path | str) -> None:
+        """Add another day's papers to the query API's dataset only (the feed is unchanged): papers
+        a backfill can find that today's feed does not list."""
+        extra = feeds.api_dataset(feeds.load_day(day_file))
+        self.api_papers = sorted(self.api_papers + extra, key=lambda p: (p.submitted, p.id))
 
     def fail_next(self, *faults: str) -> None:
         with self._lock:

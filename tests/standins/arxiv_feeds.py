@@ -157,6 +157,28 @@ def write_replacement_day(src: Path | str, dst: Path | str, bump: dict[str, int]
     return Path(dst)
 
 
+def write_shifted_day(src: Path | str, dst: Path | str, yymm: str = "2412") -> Path:
+    """A copy of `src` whose new-style ids all move to the `yymm` prefix ('2411.17700' ->
+    '2412.17700'), so none collides with the recorded day; old-style ids and would-be duplicates
+    are dropped. Used to give the query API papers the feed does not list (backfill tests)."""
+    root = etree.fromstring(Path(src).read_bytes())
+    channel = root.find("channel")
+    seen: set[str] = set()
+    for el in list(channel.iterchildren("item")):
+        desc = el.find("description")
+        m = DESC_RE.match(desc.text or "")
+        new_id = f"{yymm}.{m.group(1).split('.', 1)[1]}" if m and re.fullmatch(r"\d{4}\.\d{5}", m.group(1)) else None
+        if new_id is None or new_id in seen:
+            channel.remove(el)
+            continue
+        seen.add(new_id)
+        desc.text = f"arXiv:{new_id}v{m.group(2)} Announce Type: {m.group(3)} \nAbstract: {m.group(4)}"
+        el.find("guid").text = f"oai:arXiv.org:{new_id}v{m.group(2)}"
+        el.find("link").text = f"https://arxiv.org/abs/{new_id}"
+    Path(dst).write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return Path(dst)
+
+
 # -- query API ---------------------------------------------------------------------------------
 API_ID_RE = re.compile(r"^((?:\d{4}\.\d{4,5})|(?:[a-z][a-z-]*(?:\.[A-Za-z-]+)?/\d{7}))(?:v(\d+))?$")
 API_BASE_DAY = dt.datetime(2024, 11, 21, tzinfo=dt.timezone.utc)
@@ -281,7 +303,10 @@ def api_query(papers: list[ApiPaper], params: dict[str, str]) -> tuple[list[ApiP
                 raise ValueError(f"unsupported query term for the stand-in: {term}")
             if term.startswith("cat:"):
                 cat = m.group(1).lower()
-                chosen = [p for p in chosen if cat in (c.lower() for c in p.categories)]
+                if cat.endswith(".*"):  # a whole archive, as arXiv's search allows
+                    chosen = [p for p in chosen if any(c.lower().startswith(cat[:-1]) for c in p.categories)]
+                else:
+                    chosen = [p for p in chosen if cat in (c.lower() for c in p.categories)]
             else:
                 lo, hi = (dt.datetime.strptime(v, "%Y%m%d%H%M").replace(tzinfo=dt.timezone.utc)
                           for v in m.groups())
