@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import names
 from .models import (PASS_FETCHING, PASS_PUBLISHING, PASS_SCORING, PASS_SUMMARIZING, PASS_TERMINAL,
-                     SUM_PENDING, Pass, PassItem, utcnow)
+                     SUM_PENDING, Pass, PassItem, Summary, utcnow)
 
 SCORE_BATCH_SIZE = 500
 
@@ -81,9 +81,15 @@ def finish(session: Session, pass_id: int, status: str, *, from_status: str | No
 
 
 def pending_work(session: Session, p: Pass, older_than: dt.datetime | None = None) -> list[tuple[str, dict]]:
-    """The messages that move an unfinished pass on. With `older_than`, only work not touched
-    since then (the sweep must not duplicate work that is merely in progress). May advance a
-    pass whose stage is complete but was never moved on (the caller commits, then sends)."""
+    """The messages that move an unfinished pass on (empty for a finished pass).
+
+    Without `older_than` (resuming: `arxiv-bot run`/`trigger`, beat's start_pass): everything
+    not done, at once; every handler re-reads its rows, so a message that still exists
+    somewhere only costs a no-op. With `older_than` (the sweep): only work untouched since then,
+    and never a summary whose lease is live (a worker is calling the provider right now); a
+    killed summarizer's lease expires and its paper comes back with the next sweep.
+    May advance a pass whose stage is complete but was never moved on (the caller commits,
+    then sends)."""
     if p.status in PASS_TERMINAL:
         return []
     if older_than is not None and p.updated_at > older_than and p.status in (PASS_FETCHING, PASS_PUBLISHING):
@@ -91,28 +97,50 @@ def pending_work(session: Session, p: Pass, older_than: dt.datetime | None = Non
     if p.status == PASS_FETCHING:
         return [(names.FETCH_PASS, {"pass_id": p.id})]
     if p.status == PASS_SCORING:
-        q = select(PassItem.paper_id).where(PassItem.pass_id == p.id, PassItem.scored.is_(False))
-        if older_than is not None:
-            q = q.where(PassItem.updated_at <= older_than)
-        ids = list(session.scalars(q.order_by(PassItem.paper_id)))
-        if not ids:
-            # Everything scored but the selection never ran (its process died): one nudge.
-            return [(names.SCORE_BATCH, {"pass_id": p.id, "paper_ids": []})]
-        return [(names.SCORE_BATCH, {"pass_id": p.id, "paper_ids": ids[i:i + SCORE_BATCH_SIZE]})
-                for i in range(0, len(ids), SCORE_BATCH_SIZE)]
+        return _scoring_work(session, p, older_than)
     if p.status == PASS_SUMMARIZING:
-        q = select(PassItem.paper_id).where(PassItem.pass_id == p.id, PassItem.summary_state == SUM_PENDING)
-        if older_than is not None:
-            q = q.where(PassItem.updated_at <= older_than)
-        ids = list(session.scalars(q.order_by(PassItem.rank)))
-        if not ids and not session.scalar(select(func.count()).select_from(PassItem).where(
-                PassItem.pass_id == p.id, PassItem.summary_state == SUM_PENDING)):
-            # Every summary is settled but the process that should flip the pass died.
-            if advance(session, p.id, PASS_SUMMARIZING, PASS_PUBLISHING):
-                return [(names.PUBLISH_PASS, {"pass_id": p.id})]
-            return []
-        return [(names.SUMMARIZE_PAPER, {"pass_id": p.id, "paper_id": i}) for i in ids]
+        return _summarizing_work(session, p, older_than)
     if p.status == PASS_PUBLISHING:
+        return [(names.PUBLISH_PASS, {"pass_id": p.id})]
+    return []
+
+
+def _count(session: Session, *where) -> int:
+    return int(session.scalar(select(func.count()).select_from(PassItem).where(*where)) or 0)
+
+
+def _scoring_work(session: Session, p: Pass, older_than: dt.datetime | None) -> list[tuple[str, dict]]:
+    unscored = (PassItem.pass_id == p.id, PassItem.scored.is_(False))
+    q = select(PassItem.paper_id).where(*unscored)
+    if older_than is not None:
+        q = q.where(PassItem.updated_at <= older_than)
+    ids = list(session.scalars(q.order_by(PassItem.paper_id)))
+    if ids:
+        return score_batches(p.id, ids)
+    if _count(session, *unscored):
+        return []  # unscored items exist but were handled recently: in progress
+    if older_than is not None and p.updated_at > older_than:
+        return []  # scored just now; the selection is probably running
+    # Everything scored but the selection never ran (its process died): one nudge.
+    return [(names.SCORE_BATCH, {"pass_id": p.id, "paper_ids": []})]
+
+
+def _summarizing_work(session: Session, p: Pass, older_than: dt.datetime | None) -> list[tuple[str, dict]]:
+    pending = (PassItem.pass_id == p.id, PassItem.summary_state == SUM_PENDING)
+    q = select(PassItem.paper_id).where(*pending)
+    if older_than is not None:
+        now = utcnow()
+        live = (select(Summary.id).where(Summary.paper_id == PassItem.paper_id, Summary.version == PassItem.version,
+                                         Summary.status == "leased", Summary.lease_expires_at > now)
+                .correlate(PassItem).exists())
+        q = q.where(PassItem.updated_at <= older_than, ~live)
+    ids = list(session.scalars(q.order_by(PassItem.rank, PassItem.paper_id)))
+    if ids:
+        return [(names.SUMMARIZE_PAPER, {"pass_id": p.id, "paper_id": i}) for i in ids]
+    if _count(session, *pending):
+        return []  # being summarized (live lease) or retried recently
+    # Every summary is settled but the process that should flip the pass died.
+    if advance(session, p.id, PASS_SUMMARIZING, PASS_PUBLISHING):
         return [(names.PUBLISH_PASS, {"pass_id": p.id})]
     return []
 
@@ -124,8 +152,17 @@ def score_batches(pass_id: int, paper_ids: list[str]) -> list[tuple[str, dict]]:
 
 def touch_items(session: Session, pass_id: int, paper_ids: list[str]) -> None:
     """Mark items as recently handled so the sweep leaves them alone for a while."""
-    session.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id.in_(paper_ids))
-                    .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+    for i in range(0, len(paper_ids), 1000):  # bounded IN lists (15,000-item days)
+        session.execute(update(PassItem).where(PassItem.pass_id == pass_id,
+                                               PassItem.paper_id.in_(paper_ids[i:i + 1000]))
+                        .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def touch_pass(session: Session, pass_id: int) -> None:
+    """Mark the pass as recently nudged: the sweep re-sends a pass-level message (fetch,
+    publish, selection nudge) at most once per `stuck_after_seconds`, not on every run."""
+    session.execute(update(Pass).where(Pass.id == pass_id, Pass.active == 1).values(updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
 
 
 STAGE_ORDER = (PASS_FETCHING, PASS_SCORING, PASS_SUMMARIZING, PASS_PUBLISHING)

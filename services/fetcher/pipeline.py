@@ -1,8 +1,12 @@
 """Pass-level tasks that run on the fetch queue: opening a pass and the periodic sweep.
 
 start_pass: open a pass (or find the running one: one pass at a time) and enqueue its next step.
-sweep: re-enqueue work stuck in any stage (the DB is the source of truth; Redis may lose
-  messages, workers may be killed).
+  A pass that is already active is resumed: everything it still needs is re-enqueued at once
+  (messages may have been lost with Redis, which keeps nothing on disk); handlers are
+  idempotent, so a message that still exists elsewhere only costs a no-op.
+sweep: re-enqueue work stuck in any stage longer than `sweep.stuck_after_seconds` (the DB is the
+  source of truth; Redis may lose messages, workers may be killed mid-task). What it re-sends is
+  marked as touched, so the same work is re-sent at most once per stuck age.
 """
 from __future__ import annotations
 
@@ -16,32 +20,38 @@ log = logging.getLogger(__name__)
 
 
 def start_pass(rt, trigger: str = "beat", no_summaries: bool = False) -> int:
-    """Open a pass, or resume the active one; returns its id."""
+    """Open a pass, or resume the active one; returns its id. Two callers at once get the same
+    pass (the unique active slot in the database)."""
     with rt.session() as s:
         p, created = passes.begin_pass(s, trigger, no_summaries)
-        pass_id = p.id
+        pass_id, status = p.id, p.status
         work = [(names.FETCH_PASS, {"pass_id": pass_id})] if created else passes.pending_work(s, p)
     if not created:
-        log.info("pass %d already active (%s); resuming it", pass_id, p.status)
+        log.info("pass %d already active (%s); resuming it (%d messages)", pass_id, status, len(work))
     for task, kwargs in work:
         rt.dispatch(task, **kwargs)
     return pass_id
 
 
 def sweep(rt) -> int:
-    """Re-enqueue work of the active pass untouched for `sweep.stuck_after_seconds`."""
+    """Re-enqueue the active pass's work untouched for `sweep.stuck_after_seconds` (never a
+    summary under a live lease); returns how many messages were sent."""
     older = utcnow() - dt.timedelta(seconds=rt.config.sweep.stuck_after_seconds)
     with rt.session() as s:
         p = passes.active_pass(s)
-        work = passes.pending_work(s, p, older_than=older) if p else []
-        if p and work:
-            ids = [kw["paper_id"] for t, kw in work if "paper_id" in kw]
-            for t, kw in work:
-                ids.extend(kw.get("paper_ids", []))
-            if ids:
-                passes.touch_items(s, p.id, ids)
+        if p is None:
+            return 0
+        pass_id, status = p.id, p.status
+        work = passes.pending_work(s, p, older_than=older)
+        ids = [kw["paper_id"] for _, kw in work if "paper_id" in kw]
+        for _, kw in work:
+            ids.extend(kw.get("paper_ids", []))
+        if ids:
+            passes.touch_items(s, pass_id, ids)
+        if any("paper_id" not in kw and not kw.get("paper_ids") for _, kw in work):
+            passes.touch_pass(s, pass_id)  # a pass-level message: once per stuck age
     for task, kwargs in work:
         rt.dispatch(task, **kwargs)
     if work:
-        log.info("sweep: re-enqueued %d messages for pass %d", len(work), p.id)
+        log.info("sweep: pass %d (%s): re-enqueued %d messages (%d papers)", pass_id, status, len(work), len(ids))
     return len(work)

@@ -1,0 +1,224 @@
+"""Fault-injection helpers: the end-of-test invariant, and real outages of real servers.
+
+`check_invariants` is what every fault test ends with (issue 8): every paper of the pass in a
+terminal state, no duplicate rows, at most 1 + kills paid provider calls per paper, and every
+published file parses with no temporary file left behind.
+
+Outages act on the real local servers: `restart_redis` (SHUTDOWN NOSAVE + the CI start
+command; every Redis database is lost, which other test runs on this machine notice: keep it
+rare and short), `terminate_pg_backends` and `pg_unavailable` (one test database only, never
+the whole server).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import feedparser
+from sqlalchemy import create_engine, func, select, text
+
+from shared.models import PASS_PUBLISHED, SUM_TERMINAL, Paper, Pass, PassItem, Publication, Summary
+from tests.conftest import PG_ADMIN_URL
+from tests.procs import BIN, Stack, Worker, _die_with_parent, write_config
+
+REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+               "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
+LLM_KEY = "sk-test-faults-secret"
+
+
+def wait_until(predicate, timeout: float = 120, interval: float = 0.2, what: str = "condition"):
+    """Poll `predicate` until it returns a truthy value (returned); TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not reached after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def make_stack(tmp_path: Path, db_url: str, arxiv, llm, broker_url: str | None = None, name: str = "run",
+               **cfg) -> Stack:
+    """A deployment under test: fast sweep (2 s interval, 5 s stuck age), short summary leases,
+    no arXiv pacing, a generous LLM rate limit; `cfg` overrides config.json keys."""
+    home = tmp_path / name
+    home.mkdir()
+    ai = {"requests_per_minute": 1200, "tokens_per_minute": 10_000_000, "lease_seconds": 4, "timeout": 20,
+          "max_retries": 4, **cfg.pop("ai_summary", {})}
+    config = write_config(home, ai_summary=ai, **cfg)
+    env = {"ARXIV_BOT_CONFIG": str(config), "DATABASE_URL": db_url, "OUTPUT_DIR": str(home / "output"),
+           "ARXIV_RSS_URL": arxiv.rss_url, "ARXIV_API_URL": arxiv.api_url, "LLM_BASE_URL": llm.base_url,
+           "LLM_API_KEY": LLM_KEY, "BROKER_URL": broker_url or "", "REDIS_URL": broker_url or "",
+           "BEAT_SCHEDULE_FILE": str(home / "celerybeat-schedule")}
+    return Stack(home, env)
+
+
+def start_beat(stack: Stack) -> Worker:
+    """A real `arxiv-bot beat` (sends the sweep every sweep.interval_seconds)."""
+    log = stack.tmp / f"beat-{len(stack.workers)}.log"
+    proc = subprocess.Popen([str(BIN), "beat"], env=stack.env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            cwd=stack.tmp, preexec_fn=_die_with_parent)
+    beat = Worker("beat", proc, log)
+    stack.workers.append(beat)
+    wait_until(lambda: "Starting..." in beat.output() or proc.poll() is not None, 60, what="beat start")
+    return beat
+
+
+def engine(db_url: str):
+    return create_engine(db_url, pool_pre_ping=True)
+
+
+def passes(db_url: str) -> list[tuple[int, str]]:
+    eng = engine(db_url)
+    try:
+        with eng.connect() as c:
+            return [tuple(r) for r in c.execute(select(Pass.id, Pass.status).order_by(Pass.id))]
+    finally:
+        eng.dispose()
+
+
+def wait_pass(db_url: str, statuses=("published",), timeout: float = 180) -> int:
+    """Wait until the newest pass reaches one of `statuses`; returns its id."""
+    def done():
+        rows = passes(db_url)
+        return rows[-1][0] if rows and rows[-1][1] in statuses else None
+    return wait_until(done, timeout, 0.3, what=f"pass in {statuses}")
+
+
+def _paid_calls(llm, title: str) -> int:
+    """Answered (200) chat requests whose user message carries this title."""
+    n = 0
+    for _, path, body, status in list(llm.requests):
+        if status != 200 or not path.endswith("/chat/completions") or not isinstance(body, dict):
+            continue
+        if any(isinstance(m.get("content"), str) and title in m["content"] for m in body.get("messages", [])):
+            n += 1
+    return n
+
+
+def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pass_id: int | None = None,
+                     status: str = PASS_PUBLISHED) -> dict:
+    """Assert the issue-8 invariant for a finished pass; returns counts for further assertions:
+    {"pass_id", "items", "ranked", "states": Counter(summary_state), "calls": {paper_id: n}}."""
+    eng = engine(db_url)
+    try:
+        with eng.connect() as c:
+            if pass_id is None:
+                pass_id = c.scalar(select(func.max(Pass.id)))
+            p = c.execute(select(Pass).where(Pass.id == pass_id)).one()
+            assert p.status == status, (p.status, p.error, p.note)
+            assert c.scalar(select(func.count()).select_from(Pass).where(Pass.active == 1)) == 0
+            items = c.execute(select(PassItem.paper_id, PassItem.scored, PassItem.rank, PassItem.summary_state,
+                                     PassItem.note, Paper.title)
+                              .join(Paper, Paper.id == PassItem.paper_id)
+                              .where(PassItem.pass_id == pass_id)).all()
+            dup = lambda q: c.execute(q.having(func.count() > 1)).all()  # noqa: E731
+            assert not dup(select(Paper.id).group_by(Paper.id))
+            assert not dup(select(PassItem.pass_id, PassItem.paper_id).group_by(PassItem.pass_id, PassItem.paper_id))
+            key = (Summary.paper_id, Summary.version, Summary.model, Summary.prompt_hash, Summary.language,
+                   Summary.input_mode)
+            assert not dup(select(*key).group_by(*key))
+            pubs = c.execute(select(Publication.day, Publication.pass_id)).all()
+    finally:
+        eng.dispose()
+    ranked = sorted((it for it in items if it.rank is not None), key=lambda it: it.rank)
+    if status == PASS_PUBLISHED:
+        assert items and all(it.scored for it in items), "unscored papers in a published pass"
+        for it in ranked:
+            assert it.summary_state is None or it.summary_state in SUM_TERMINAL, (it.paper_id, it.summary_state)
+            if it.summary_state in ("failed", "budget", "skipped"):
+                assert it.note, f"{it.paper_id}: {it.summary_state} without a reason"
+        assert [pid for _, pid in pubs].count(pass_id) == 1, pubs
+        check_outputs(output_dir, [it.paper_id for it in ranked])
+    calls = {}
+    if llm is not None:
+        calls = {it.paper_id: _paid_calls(llm, it.title) for it in ranked}
+        over = {pid: n for pid, n in calls.items() if n > 1 + kills}
+        assert not over, f"papers paid more than 1 + {kills} times: {over}"
+    return {"pass_id": pass_id, "items": len(items), "ranked": len(ranked),
+            "states": Counter(it.summary_state for it in ranked), "calls": calls}
+
+
+def check_outputs(output_dir: Path, ranked_ids: list[str]) -> None:
+    """Every published file parses, papers.json is the ranked list, no temporary file is left."""
+    leftovers = [str(p) for p in output_dir.rglob("*.tmp")]
+    assert not leftovers, f"half-written files left: {leftovers}"
+    papers = json.loads((output_dir / "papers.json").read_text())
+    assert [p["id"] for p in papers] == ranked_ids
+    for name in ("feed.xml", "atom.xml"):
+        feed = feedparser.parse((output_dir / name).read_bytes())
+        assert not feed.bozo, (name, feed.get("bozo_exception"))
+        assert feed.entries, name
+    json.loads((output_dir / "feed.json").read_text())
+    assert (output_dir / "README.md").read_text().startswith("#")
+
+
+# -- outages -------------------------------------------------------------------------------------
+
+def redis_ping() -> bool:
+    return subprocess.run(["redis-cli", "-p", "6379", "PING"], capture_output=True, text=True).stdout.strip() == "PONG"
+
+
+def restart_redis(down_seconds: float = 0.5) -> None:
+    """Lose every queued message: SHUTDOWN NOSAVE, then start Redis again exactly as CI does."""
+    subprocess.run(["redis-cli", "-p", "6379", "SHUTDOWN", "NOSAVE"], capture_output=True, timeout=10)
+    wait_until(lambda: not redis_ping(), 10, 0.05, what="redis down")
+    time.sleep(down_seconds)
+    os.makedirs("/var/lib/redis", exist_ok=True)
+    os.makedirs("/var/log/redis", exist_ok=True)
+    subprocess.run(REDIS_START, check=True, timeout=10)
+    wait_until(redis_ping, 20, 0.05, what="redis back")
+
+
+def _db_name(db_url: str) -> str:
+    return db_url.rsplit("/", 1)[1].split("?")[0]
+
+
+def terminate_pg_backends(db_url: str) -> int:
+    """Kill every server process connected to this test database; returns how many."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            return len(c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = :d AND pid <> pg_backend_pid()"),
+                                 {"d": _db_name(db_url)}).all())
+    finally:
+        admin.dispose()
+
+
+def _allow_connections(db_url: str, allow: bool) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{_db_name(db_url)}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def pg_unavailable(db_url: str, seconds: float = 10.0):
+    """This test database refuses connections for `seconds` (existing ones are terminated);
+    the body runs during the outage. Connections are allowed again afterwards, always."""
+    _allow_connections(db_url, False)
+    try:
+        terminate_pg_backends(db_url)
+        started = time.monotonic()
+        yield
+        rest = seconds - (time.monotonic() - started)
+        if rest > 0:
+            time.sleep(rest)
+    finally:
+        _allow_connections(db_url, True)
+
+
+def in_thread(fn, *args, **kwargs) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, kwargs=kwargs, daemon=True)
+    t.start()
+    return t
