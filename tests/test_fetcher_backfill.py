@@ -1,0 +1,177 @@
+"""Backfill of missed days through the real fetch_pass handler, over HTTP against the arXiv
+stand-in (feed + paged query API), on SQLite and PostgreSQL.
+
+The stand-in's query API serves the recorded day's papers (the ones the feed also lists) plus a
+copy with shifted ids (papers only the backfill can find), with submission dates spread over
+2024-11-21..27; the feed is Thursday 2024-11-28.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from urllib.parse import parse_qsl
+
+import pytest
+from sqlalchemy import func, select
+
+from services.fetcher.backfill import Span, backfill_spans
+from services.fetcher.handlers import fetch_pass
+from shared import names, passes
+from shared.db import ensure_schema
+from shared.models import PASS_PUBLISHED, PASS_SCORING, FetchWatermark, Paper, Pass, PassItem
+from shared.runtime import Runtime
+from shared.settings import load
+from tests.procs import write_config
+from tests.standins import arxiv_feeds as feeds
+from tests.standins.arxiv import ArxivStandin
+
+CATS = ("cs.AI", "cs.CL", "cs.DC", "cs.LG")
+DAY = dt.date(2024, 11, 28)
+PAGE = 60
+
+
+class Outbox:
+    """The dispatcher of these tests: keeps what fetch_pass enqueues for the scorer."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+
+    def send(self, task, kwargs, countdown=None):
+        self.sent.append((task, kwargs))
+
+
+@pytest.fixture
+def arxiv(tmp_path):
+    shifted = feeds.write_shifted_day(feeds.DEFAULT_DAY, tmp_path / "shifted.xml")
+    with ArxivStandin() as standin:
+        standin.add_api_day(shifted)
+        yield standin
+
+
+def make_rt(tmp_path, db_url, arxiv, days_back=7) -> Runtime:
+    cfg = write_config(tmp_path, categories=list(CATS), days_back=days_back,
+                       fetch={"min_interval_seconds": 0.0, "api_page_size": PAGE})
+    config, settings = load(cfg, {"DATABASE_URL": db_url, "ARXIV_RSS_URL": arxiv.rss_url,
+                                  "ARXIV_API_URL": arxiv.api_url})
+    rt = Runtime(config, settings, dispatcher=Outbox())
+    ensure_schema(rt.engine)
+    return rt
+
+
+def run_pass(rt) -> int:
+    with rt.session() as s:
+        p, created = passes.begin_pass(s, "test")
+        assert created
+        pass_id = p.id
+    fetch_pass(rt, pass_id)
+    return pass_id
+
+
+def api_requests(arxiv) -> list[dict]:
+    return [dict(parse_qsl(q)) for _, path, q in arxiv.requests if path == "/api/query"]
+
+
+@functools.cache
+def feed_ids() -> frozenset[str]:
+    """Ids the 4-category feed lists, from the raw recorded day (any category configured)."""
+    day = feeds.load_day(feeds.DEFAULT_DAY)
+    return frozenset(it.id for it in day.items if set(it.categories) & set(CATS))
+
+
+def expected_api(arxiv, start: dt.date, end: dt.date) -> dict[str, list]:
+    """Per category, the dataset's papers submitted in [start, end], in submission order."""
+    return {cat: [p for p in arxiv.api_papers if cat in p.categories and start <= p.submitted.date() <= end]
+                  for cat in CATS}
+
+
+def check_requests(arxiv, start: dt.date, end: dt.date) -> None:
+    want = expected_api(arxiv, start, end)
+    got = api_requests(arxiv)
+    assert sum(len(want[cat]) > PAGE for cat in CATS) >= 2  # the test needs paging
+    expected = []
+    for cat in CATS:
+        for offset in range(0, max(len(want[cat]), 1), PAGE):
+            expected.append({"search_query": f"cat:{cat} AND submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]",
+                             "sortBy": "submittedDate", "sortOrder": "ascending", "start": str(offset),
+                             "max_results": str(PAGE)})
+    assert got == expected
+
+
+def test_first_run_backfills_days_back_through_paged_queries(tmp_path, db_url, arxiv):
+    rt = make_rt(tmp_path, db_url, arxiv, days_back=7)
+    pass_id = run_pass(rt)
+
+    # One feed request, then per category one paged date-range query: 2024-11-21..26 (D-7..D-2).
+    assert [path for _, path, _ in arxiv.requests][0] == "/rss/cs.AI+cs.CL+cs.DC+cs.LG"
+    start, end = dt.date(2024, 11, 21), dt.date(2024, 11, 26)
+    check_requests(arxiv, start, end)
+
+    in_range = {p.id: p for papers in expected_api(arxiv, start, end).values() for p in papers}
+    fresh = {i for i in in_range if i not in feed_ids()}
+    assert fresh and all(i.startswith("2412.") for i in fresh)  # only the shifted copies are news
+    with rt.session() as s:
+        stored = dict(s.execute(select(Paper.id, Paper.version)).all())
+        assert set(stored) == feed_ids() | fresh
+        assert {i: stored[i] for i in fresh} == {i: in_range[i].version for i in fresh}
+        items = s.execute(select(PassItem.paper_id, PassItem.announce_type, PassItem.announced)
+                          .where(PassItem.pass_id == pass_id)).all()
+        assert len(items) == len({r.paper_id for r in items}) == len(feed_ids() | fresh)
+        kinds = {r.paper_id: r.announce_type for r in items}
+        for i in fresh:  # types as arXiv would give them for the configured set
+            p = in_range[i]
+            primary_in = p.categories[0] in CATS
+            want = ("new" if primary_in else "cross") if p.version == 1 else \
+                ("replace" if primary_in else "replace-cross")
+            assert kinds[i] == want, (i, p.categories, p.version)
+        dates = {r.paper_id: r.announced for r in items}
+        assert all(start <= dates[i] <= end for i in fresh)
+        p = s.get(Pass, pass_id)
+        assert p.status == PASS_SCORING and p.fetched == len(items) and p.day == DAY
+        assert f"{len(fresh)} papers of missed days added" in p.note
+        marks = dict(s.execute(select(FetchWatermark.category, FetchWatermark.last_day)).all())
+        assert marks == {cat: DAY for cat in CATS}
+    sent = [i for task, kw in rt.dispatcher.sent if task == names.SCORE_BATCH for i in kw["paper_ids"]]
+    assert sorted(sent) == sorted(kinds)
+
+    # Watermark = yesterday: the common case is exactly one request, and nothing is added twice.
+    with rt.session() as s:
+        passes.finish(s, pass_id, PASS_PUBLISHED)
+        for mark in s.scalars(select(FetchWatermark)):
+            mark.last_day = DAY - dt.timedelta(days=1)
+    before = len(arxiv.requests)
+    second = run_pass(rt)
+    assert [path for _, path, _ in arxiv.requests[before:]] == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG"]
+    with rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Paper)) == len(stored)
+        assert s.scalar(select(func.count()).select_from(PassItem).where(PassItem.pass_id == second)) \
+            == len(feed_ids())
+
+
+def test_downtime_gap_from_the_watermark(tmp_path, sqlite_url, arxiv):
+    """Watermark Monday 25 Nov, feed Thursday 28: Tue 26 and Wed 27 were missed; the query covers
+    the submissions of 24..26 Nov, and papers stored before are not added to the pass again."""
+    rt = make_rt(tmp_path, sqlite_url, arxiv, days_back=7)
+    old = next(p for p in arxiv.api_papers if p.id.startswith("2412.") and p.submitted.date() == dt.date(2024, 11, 24)
+               and p.categories[0] in CATS and p.version == 1)
+    with rt.session() as s:
+        for cat in CATS:
+            s.add(FetchWatermark(category=cat, last_day=dt.date(2024, 11, 25)))
+        s.add(Paper(id=old.id, version=1, title=old.title, abstract=old.abstract, authors=old.authors,
+                    primary_category=old.categories[0], categories=old.categories))
+    pass_id = run_pass(rt)
+    start, end = dt.date(2024, 11, 24), dt.date(2024, 11, 26)
+    check_requests(arxiv, start, end)
+    with rt.session() as s:
+        in_pass = set(s.scalars(select(PassItem.paper_id).where(PassItem.pass_id == pass_id)))
+    fresh = {p.id for ps in expected_api(arxiv, start, end).values() for p in ps} - feed_ids() - {old.id}
+    assert in_pass == feed_ids() | fresh
+
+
+def test_backfill_spans_rules():
+    thu, fri, mon = dt.date(2024, 11, 28), dt.date(2024, 11, 29), dt.date(2024, 12, 2)
+    assert backfill_spans({"cs.LG": thu}, fri, 7) == []                        # daily case
+    assert backfill_spans({"cs.LG": fri}, mon, 7) == []                        # the weekend
+    assert backfill_spans({"cs.LG": thu}, mon, 7) == [Span("cs.LG", dt.date(2024, 11, 27), dt.date(2024, 11, 30))]
+    assert backfill_spans({"cs.LG": None}, thu, 3) == [Span("cs.LG", dt.date(2024, 11, 25), dt.date(2024, 11, 26))]
+    assert backfill_spans({"cs.LG": None}, thu, 0) == []                       # days_back 0: feed only
+    assert backfill_spans({"cs.LG": dt.date(2024, 10, 1)}, thu, 5)[0].start == dt.date(2024, 11, 23)  # capped
