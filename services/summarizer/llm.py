@@ -5,8 +5,8 @@ Retry-After as countdown, after asking the GLOBAL rate limiter again); retries i
 openai client would multiply with Celery's and would re-send without a rate-limiter slot.
 
 Error mapping (`complete`):
-  429                                   -> TransientError(retry_after from retry-after-ms /
-                                           retry-after: seconds or an HTTP date)
+  429                                   -> RateLimited (a TransientError; retry_after from
+                                           retry-after-ms / retry-after: seconds or an HTTP date)
   timeout, connection error, 5xx, 409   -> TransientError
   400/401/403/404/422 and other 4xx     -> PermanentError with a one-line reason
   a body that is not valid JSON, or not a chat completion
@@ -32,6 +32,11 @@ from shared.errors import ConfigError, PermanentError, TransientError
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
 _KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 _REASON_CAP = 200
+
+
+class RateLimited(TransientError):
+    """The provider answered 429: the caller pauses the GLOBAL limiter (every replica), not
+    only this task. Other TransientErrors (5xx, timeouts) say nothing about the rate."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def complete(client, model: str, messages: list[dict], temperature: float, max_t
             kwargs.pop("response_format")
             resp = client.chat.completions.create(**kwargs)
     except openai.RateLimitError as exc:
-        raise TransientError(_reason("rate limited", exc, secret),
+        raise RateLimited(_reason("rate limited", exc, secret),
                              retry_after=retry_after_seconds(exc.response.headers)) from None
     except openai.APITimeoutError:
         raise TransientError("LLM request timed out") from None

@@ -5,7 +5,9 @@
 
 POST /v1/chat/completions answers a deterministic structured summary (JSON) built from the
 title found in the user message (<title>...</title>, else its first line), with usage.
-Faults: `mode` applies to every request, `script` to the first requests in order (then `mode`):
+Faults: `mode` applies to every request, `script` to the first requests in order (then `mode`),
+`faults` {title substring: [modes]} to the first requests for a paper whose title contains the
+substring (then `script`/`mode`), so one run can give each paper its own fault:
   "ok", "429" (Retry-After / retry-after-ms headers), "500", "slow" (sleeps slow_seconds),
   "malformed" (a cut-off JSON body), "html" (a 200 text/html page), "empty" (content ""),
   "null" (content null), "huge" (a very long answer), "markdown" (a Markdown answer).
@@ -15,7 +17,9 @@ window (time.monotonic() floored), 429 beyond. `latency` is added to every answe
 Requests need `Authorization: Bearer <api_key>` (401 otherwise, echoing the key it was given,
 as some providers do). POST /v1/embeddings returns hashed bag-of-words vectors (256 dims,
 unit length; float lists or base64 as the client asks). `.requests` logs
-(monotonic arrival time, path, json body, answered status) for every request.
+(monotonic arrival time, path, json body, answered status) for every request once answered;
+`.arrivals` logs (time, title) of every chat request when it arrives (a request whose client
+was killed mid-answer is there at once).
 
 Standalone: python -m tests.standins.llm --port 8002 [--api-key K] [--rpm N] [--latency S]
 """
@@ -78,12 +82,14 @@ class LLMStandin:
                  port: int = 0, latency: float = 0.0, slow_seconds: float = 5.0,
                  rpm_limit: float | None = None, retry_after: str | None = "1",
                  retry_after_ms: str | None = None, reject_response_format: bool = False,
-                 huge_chars: int = 200_000):
+                 huge_chars: int = 200_000, faults: dict[str, list[str]] | None = None):
         self.api_key, self.mode, self.script = api_key, mode, list(script or [])
+        self.faults = {k: list(v) for k, v in (faults or {}).items()}
         self.latency, self.slow_seconds, self.rpm_limit = latency, slow_seconds, rpm_limit
         self.retry_after, self.retry_after_ms = retry_after, retry_after_ms
         self.reject_response_format, self.huge_chars = reject_response_format, huge_chars
         self.requests: list[tuple[float, str, dict | None, int]] = []
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, title) of each chat request AS IT ARRIVES
         self._lock = threading.Lock()
         self._chat_count = 0
         self._windows: dict[int, int] = {}
@@ -123,10 +129,22 @@ class LLMStandin:
             return [status for _, p, _, status in self.requests if p == path]
 
     # -- decisions, under the lock --------------------------------------------------------
-    def _next_mode(self) -> str:
+    def chat_bodies(self, title_part: str = "", status: int | None = None) -> list[dict]:
+        """Chat request bodies (in arrival order) for papers whose title contains `title_part`,
+        optionally only those answered with `status`."""
+        with self._lock:
+            rows = list(self.requests)
+        return [body for _, path, body, st in rows if path.rstrip("/") == "/v1/chat/completions"
+                and isinstance(body, dict) and title_part in _title_of(body)
+                and (status is None or st == status)]
+
+    def _next_mode(self, title: str = "") -> str:
         with self._lock:
             self._chat_count += 1
             n = self._chat_count
+            for part, modes in self.faults.items():
+                if part in title and modes:
+                    return modes.pop(0)
         return self.script[n - 1] if n <= len(self.script) else self.mode
 
     def _admit(self, arrived: float) -> bool:
@@ -176,6 +194,9 @@ class LLMStandin:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = None
+                if isinstance(body, dict) and self.path.rstrip("/") == "/v1/chat/completions":
+                    with standin._lock:
+                        standin.arrivals.append((arrived, _title_of(body)))
                 status = standin._answer(self, arrived, body)
                 standin._log(arrived, self.path, body, status)
 
@@ -216,7 +237,7 @@ class LLMStandin:
             h._send(429, {"error": {"message": "Requests rate limit exceeded", "type": "rate_limit"}},
                     headers={"Retry-After": "1"})
             return 429
-        mode = self._next_mode()
+        mode = self._next_mode(_title_of(body))
         if self.latency:
             self._stopping.wait(self.latency)
         return self._chat(h, body, mode)
