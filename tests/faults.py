@@ -104,9 +104,13 @@ def _paid_calls(llm, title: str) -> int:
 
 
 def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pass_id: int | None = None,
-                     status: str = PASS_PUBLISHED) -> dict:
+                     status: str = PASS_PUBLISHED, garbled: int = 0) -> dict:
     """Assert the issue-8 invariant for a finished pass; returns counts for further assertions:
-    {"pass_id", "items", "ranked", "states": Counter(summary_state), "calls": {paper_id: n}}."""
+    {"pass_id", "items", "ranked", "states": Counter(summary_state), "calls": {paper_id: n}}.
+
+    Paid calls are answers with HTTP 200 carrying the paper's title (429/5xx are not billed).
+    `garbled`: injected 200 answers that are unusable (timed out, malformed, HTML) and so
+    rightly retried; together the papers may exceed 1 + kills calls by at most that many."""
     eng = engine(db_url)
     try:
         with eng.connect() as c:
@@ -114,6 +118,8 @@ def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pa
                 pass_id = c.scalar(select(func.max(Pass.id)))
             p = c.execute(select(Pass).where(Pass.id == pass_id)).one()
             assert p.status == status, (p.status, p.error, p.note)
+            if status == "failed":
+                assert p.error, "a failed pass without a visible reason"
             assert c.scalar(select(func.count()).select_from(Pass).where(Pass.active == 1)) == 0
             items = c.execute(select(PassItem.paper_id, PassItem.scored, PassItem.rank, PassItem.summary_state,
                                      PassItem.note, Paper.title)
@@ -141,7 +147,8 @@ def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pa
     if llm is not None:
         calls = {it.paper_id: _paid_calls(llm, it.title) for it in ranked}
         over = {pid: n for pid, n in calls.items() if n > 1 + kills}
-        assert not over, f"papers paid more than 1 + {kills} times: {over}"
+        assert sum(n - 1 - kills for n in over.values()) <= garbled, \
+            f"papers paid more than 1 + {kills} times (allowed extra {garbled}): {over}"
     return {"pass_id": pass_id, "items": len(items), "ranked": len(ranked),
             "states": Counter(it.summary_state for it in ranked), "calls": calls}
 
