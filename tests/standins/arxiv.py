@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _rss(self, standin, q: str, truncate: bool) -> None:
         day = standin.day
-        message = feeds.bad_query_part(day, [p for p in q.split("+")])
+        message = feeds.bad_query_part(standin.known_categories, [p for p in q.split("+")])
         if message or not q:
             body = feeds.render_feed_error(q, message or "Empty query.", day.build_date, day.pub_date)
             self._send(400, body, "application/rss+xml")
@@ -134,6 +134,9 @@ class ArxivStandin:
         """Serve another announcement day from now on (RSS and API dataset)."""
         self.day = feeds.load_day(day_file)
         self.api_papers = feeds.api_dataset(self.day)
+        # Categories exist whether or not today's items use them (arXiv knows them all): every
+        # day served so far counts, so a small replacement day still accepts 'cs.CL'.
+        self.known_categories = getattr(self, "known_categories", set()) | self.day.categories
 
     def add_api_day(self, day_file: Path | str) -> None:
         """Add another day's papers to the query API's dataset only (the feed is unchanged): papers

@@ -59,13 +59,15 @@ def load_day(path: Path | str) -> Day:
     return day
 
 
-def bad_query_part(day: Day, parts: list[str]) -> str | None:
-    """arXiv's message for the first unknown archive/category in the request, else None."""
+def bad_query_part(known: Day | set[str], parts: list[str]) -> str | None:
+    """arXiv's message for the first unknown archive/category in the request, else None.
+    `known`: the categories that exist (lower case), or a Day (its items' categories)."""
+    known = known.categories if isinstance(known, Day) else known
     for part in parts:
         archive, _, sub = part.lower().partition(".")
         if archive not in ARCHIVES:
             return f"Bad archive '{part}'. Valid archive names are: {', '.join(ARCHIVES)}."
-        if sub and part.lower() not in day.categories:
+        if sub and part.lower() not in known:
             return f"Bad category '{part}'."
     return None
 
