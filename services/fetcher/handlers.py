@@ -1,8 +1,12 @@
 """Fetcher stage logic (Celery-free; tasks.py and the embedded runner call these).
 
-fetch_pass: one announcement request for all categories, stored in ONE transaction (nothing of
-  a bad response is kept), pass items created, then score batches enqueued after commit. An empty
-  feed (weekend, holiday) ends the pass as "empty" and leaves the previous digest in place.
+fetch_pass: one announcement request for all categories; when announcement days were missed
+  (per-category watermarks, see backfill.py and docs/ARCHITECTURE.md "Backfill") also paged query
+  API requests for them. Everything is stored in ONE transaction (nothing of a bad response is
+  kept), pass items created (each paper once), watermarks advanced, then score batches enqueued
+  after commit. An empty feed (weekend, holiday) ends the pass as "empty" with the note "no
+  announcement (<day>)" and leaves the previous digest in place. Requests go through the pacer
+  (RedisPacer whenever REDIS_URL/BROKER_URL gives a Redis: one request per 3 s across processes).
 start_pass and sweep (pipeline.py) also run on the fetch queue.
 """
 from __future__ import annotations
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def arxiv_client(rt) -> ArxivClient:
+    """The process's arXiv client (memoised): paced by Redis when rt.settings.redis_url is set
+    (distributed mode, or REDIS_URL in embedded mode), else in-process; User-Agent from contact."""
     def build():
         cfg = rt.config.fetch
         pacer = make_pacer(rt.settings.redis_url, cfg.min_interval_seconds)
