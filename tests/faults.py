@@ -229,3 +229,60 @@ def in_thread(fn, *args, **kwargs) -> threading.Thread:
     t = threading.Thread(target=fn, args=args, kwargs=kwargs, daemon=True)
     t.start()
     return t
+
+
+# -- hostile feeds ------------------------------------------------------------------------------
+
+class RawFeed:
+    """A local HTTP server answering every GET with the same bytes as application/rss+xml: for
+    feeds the arXiv stand-in cannot carry (invalid UTF-8, a DTD, text nodes over libxml2's limit)."""
+
+    def __init__(self, body: bytes):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                feed.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(feed.body)))
+                self.end_headers()
+                self.wfile.write(feed.body)
+
+        self.body, self.hits = body, 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def rss_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/rss"
+
+    api_url = property(lambda self: f"http://127.0.0.1:{self._server.server_address[1]}/api/query")
+
+    def __enter__(self) -> "RawFeed":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def recorded_feed(q: str = "cs.AI+cs.CL+cs.DC+cs.LG") -> tuple[bytes, list[bytes]]:
+    """The recorded day as arXiv serves it for `q`, split into (head+tail template, items):
+    join with `assemble` after editing items."""
+    from tests.standins import arxiv_feeds
+
+    body = arxiv_feeds.render_feed(arxiv_feeds.load_day(arxiv_feeds.DEFAULT_DAY), q)
+    first, last = body.index(b"<item"), body.rindex(b"</item>") + len(b"</item>")
+    items = [b"<item" + chunk for chunk in body[first:last].split(b"<item")[1:]]
+    return body[:first] + b"%ITEMS%" + body[last:], items
+
+
+def assemble(template: bytes, items: list[bytes]) -> bytes:
+    return template.replace(b"%ITEMS%", b"".join(items))
