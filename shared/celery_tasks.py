@@ -12,7 +12,7 @@ import logging
 
 from .errors import PermanentError, TransientError
 from .runtime import get_runtime
-from .tasking import Handler, database_outage, retry_delay
+from .tasking import Handler, call, retry_delay
 
 log = logging.getLogger(__name__)
 ATTEMPT = "_attempt"  # failures so far, carried in the message (Celery's own count includes waits)
@@ -23,13 +23,7 @@ def run_stage(task, handler: Handler, kwargs: dict):
     kwargs = dict(kwargs)
     attempt = int(kwargs.pop(ATTEMPT, 0))
     try:
-        try:
-            return handler.fn(rt, **kwargs)
-        except Exception as exc:
-            outage = database_outage(exc)
-            if outage is None:
-                raise
-            raise outage from exc
+        return call(handler, rt, kwargs)
     except TransientError as exc:
         if exc.counts and attempt >= handler.retry_budget(rt):
             log.warning("%s %s: giving up after %d retries: %s", task.name, _ids(kwargs), attempt, exc)

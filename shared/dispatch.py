@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from . import names
 from .errors import PermanentError, TransientError
-from .tasking import Handler, database_outage, retry_delay
+from .tasking import Handler, call, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,7 @@ class LocalDispatcher:
                 time.sleep(wait)
             handler = self.handlers[task]
             try:
-                try:
-                    handler.fn(rt, **kwargs)
-                except Exception as exc:
-                    outage = database_outage(exc)
-                    if outage is None:
-                        raise
-                    raise outage from exc
+                call(handler, rt, kwargs)
             except TransientError as exc:
                 if exc.counts and retries >= handler.retry_budget(rt):
                     log.warning("%s gave up after %d retries: %s", task, retries, exc)

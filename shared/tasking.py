@@ -44,6 +44,17 @@ def database_outage(exc: BaseException):
     return None
 
 
+def call(handler: Handler, rt, kwargs: dict) -> Any:
+    """Run the handler; a lost database connection surfaces as a TransientError."""
+    try:
+        return handler.fn(rt, **kwargs)
+    except Exception as exc:
+        outage = database_outage(exc)
+        if outage is None:
+            raise
+        raise outage from exc
+
+
 def retry_delay(handler: Handler, retries: int, retry_after: float | None) -> float:
     """Seconds to wait before retry number `retries + 1`."""
     if retry_after is not None and retry_after > 0:
