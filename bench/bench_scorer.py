@@ -27,7 +27,7 @@ from shared.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = ROOT / "tests/data/arxiv/rss/rss2_2024-11-28_all20archives_1504items.xml"
-ORIGINAL = Path("/work/shared/seed/original-config.json")
+ORIGINAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "original-config.json"
 DC = "{http://purl.org/dc/elements/1.1/}"
 
 # 270 more distinct, realistic ML / systems terms (single words, phrases, acronyms, punctuation).

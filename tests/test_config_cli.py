@@ -12,7 +12,7 @@ from shared.errors import ConfigError
 from shared.settings import Settings
 from tests.procs import BIN, ROOT
 
-ORIGINAL = ROOT.parent / "shared" / "seed" / "original-config.json"
+ORIGINAL = ROOT / "tests" / "data" / "original-config.json"  # the original bot's config, verbatim
 
 
 def test_project_config_has_original_defaults():

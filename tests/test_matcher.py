@@ -17,7 +17,7 @@ from shared.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "arxiv"
 DAY = DATA / "rss" / "rss2_2024-11-28_all20archives_1504items.xml"
-ORIGINAL = Path("/work/shared/seed/original-config.json")
+ORIGINAL = Path(__file__).resolve().parent / "data" / "original-config.json"  # the original bot's config, verbatim
 DC = "{http://purl.org/dc/elements/1.1/}"
 
 
