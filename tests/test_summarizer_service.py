@@ -310,3 +310,94 @@ def test_budget_stops_new_calls(tmp_path, sqlite_url):
     assert {f["paper_id"] for f in status["failures"]} == {p["id"] for p in budget}
     assert {f["state"] for f in status["failures"]} == {"budget"}
     assert status["passes"][1]["tokens"] > 50 and status["passes"][0]["tokens"] == 0
+
+
+# --- input "fulltext": the PDF through ARXIV_PDF_URL, its text cut to max_input_tokens --------
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A small valid one-page PDF (Helvetica text lines) that pypdf can extract."""
+    esc = [ln.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for ln in lines]
+    stream = "BT /F1 10 Tf 40 800 Td 12 TL " + " ".join(f"({ln}) '" for ln in esc) + " ET"
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            "/Resources << /Font << /F1 5 0 R >> >> >>",
+            f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{obj}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+class PdfServer:
+    """arxiv.org/pdf stand-in: GET /pdf/<id>v<n> answers make_pdf of that paper's lines."""
+
+    def __init__(self, pdfs: dict[str, bytes]):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.paths.append(self.path)
+                body = pdfs.get(self.path.rsplit("/", 1)[-1])
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "application/pdf")
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/pdf"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_fulltext_input_from_the_pdf(tmp_path, sqlite_url):
+    lines = [f"Section {i}: the full text says the speed-up is {i}.5x on H100 GPUs." for i in range(300)]
+    rows = [("2411.17700", "Fulltext paper one", "Only the abstract."),
+            ("2411.17701", "Fulltext paper two", "Only the abstract.")]
+    pdfs = {f"{pid}v1": make_pdf([f"{title} body"] + lines) for pid, title, _ in rows}
+    with LLMStandin(api_key=LLM_KEY) as llm, PdfServer(pdfs) as pdf:
+        stack = make_stack(tmp_path, sqlite_url, llm, input="fulltext", max_input_tokens=300)
+        stack.env["ARXIV_PDF_URL"] = pdf.url
+        db = Seeded(stack, sqlite_url)
+        db.add_papers(rows)
+        pass_id = db.new_pass([r[0] for r in rows])
+        res = stack.cli("run")  # embedded: resumes the active pass (summarize, publish)
+        assert "published 2024-11-28" in res.stdout, res.stdout
+        bodies = {pid: llm.chat_bodies(title) for pid, title, _ in rows}
+    assert sorted(pdf.paths) == ["/pdf/2411.17700v1", "/pdf/2411.17701v1"]
+    for pid, title, _ in rows:
+        (body,) = bodies[pid]
+        user = body["messages"][-1]["content"]
+        content = user[user.index("<content>"):user.index("</content>")]
+        assert f"{title} body" in content and "Section 0: the full text says the speed-up is 0.5x" in content
+        assert "Only the abstract." not in content
+        assert "Section 299" not in content and 900 < len(content) <= 4 * 300 + 20  # cut to the budget
+    summ = db.summaries()
+    assert {s.input_mode for s in summ.values()} == {"fulltext"} and all(s.status == "done" for s in summ.values())
+    papers_ = json.loads((stack.output_dir / "papers.json").read_text())
+    assert [p["summary"]["input"] for p in papers_] == ["fulltext", "fulltext"]
+    assert db.pass_row(pass_id).status == PASS_PUBLISHED
+    db.close()

@@ -38,6 +38,7 @@ from .parse import parse_summary
 
 log = logging.getLogger(__name__)
 MAX_INLINE_WAIT = 5.0  # longer rate-limit waits are handed back to the broker as a countdown
+FULLTEXT_CACHE = 16  # extracted PDF texts kept per process (each at most max_input_tokens)
 
 
 def lease_owner() -> str:
@@ -83,19 +84,31 @@ def _client(rt):
 
 def _body(rt, paper: Paper) -> str:
     """The text the model summarises: the abstract, or the PDF's text cut to max_input_tokens
-    (downloaded through the shared arXiv pacer: the fetcher's 3 s spacing covers PDFs too)."""
+    (downloaded through the shared arXiv pacer: the fetcher's 3 s spacing covers PDFs too).
+    Extracted texts are kept per process for a few papers, so a task that comes back after a
+    rate-limit countdown or a provider error does not download the PDF again."""
     ai = rt.config.ai_summary
     if ai.input != "fulltext":
         return paper.abstract
+    from collections import OrderedDict
+
     from shared.arxiv_pacing import make_pacer
 
     from . import fulltext
 
+    cache = rt.memo("fulltext_cache", OrderedDict)
+    url = f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}"
+    if (url, ai.max_input_tokens) in cache:
+        cache.move_to_end((url, ai.max_input_tokens))
+        return cache[(url, ai.max_input_tokens)]
     http = rt.memo("pdf_http", lambda: __import__("httpx").Client(follow_redirects=True))
     pacer = rt.memo("pdf_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
-    url = f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}"
     data = fulltext.fetch_pdf(http, pacer, url, rt.config.fetch.timeout_seconds)
-    return fulltext.extract_text(data, ai.max_input_tokens)
+    text = fulltext.extract_text(data, ai.max_input_tokens)
+    cache[(url, ai.max_input_tokens)] = text
+    while len(cache) > FULLTEXT_CACHE:
+        cache.popitem(last=False)
+    return text
 
 
 def _claim(rt, s, item: PassItem, paper: Paper) -> Summary | None:
