@@ -175,3 +175,25 @@ def test_backfill_spans_rules():
     assert backfill_spans({"cs.LG": None}, thu, 3) == [Span("cs.LG", dt.date(2024, 11, 25), dt.date(2024, 11, 26))]
     assert backfill_spans({"cs.LG": None}, thu, 0) == []                       # days_back 0: feed only
     assert backfill_spans({"cs.LG": dt.date(2024, 10, 1)}, thu, 5)[0].start == dt.date(2024, 11, 23)  # capped
+
+
+def test_failed_backfill_keeps_the_feed_and_retries_next_pass(tmp_path, sqlite_url, arxiv):
+    """The first API page is an HTML error page: nothing of the backfill is stored, the day's feed
+    is, the watermarks stay unset (so the next pass backfills again) and the note says why."""
+    rt = make_rt(tmp_path, sqlite_url, arxiv, days_back=7)
+    arxiv.fail_next("slow:0", "html")  # the feed request passes, the first API request fails
+    pass_id = run_pass(rt)
+    with rt.session() as s:
+        p = s.get(Pass, pass_id)
+        assert p.status == PASS_SCORING and p.fetched == len(feed_ids())
+        assert p.note.startswith("backfill of cs.AI, cs.CL, cs.DC, cs.LG (2024-11-21..2024-11-26) failed, "
+                                 "retried next pass: arXiv API query for cs.AI (2024-11-21..2024-11-26, start=0): "
+                                 "arXiv API response: got an HTML page"), p.note
+        assert set(s.scalars(select(Paper.id))) == feed_ids()
+        assert s.scalar(select(func.count()).select_from(FetchWatermark)) == 0
+        passes.finish(s, pass_id, PASS_PUBLISHED)
+    second = run_pass(rt)
+    with rt.session() as s:
+        assert "papers of missed days added" in s.get(Pass, second).note
+        assert any(i.startswith("2412.") for i in s.scalars(select(Paper.id)))
+        assert set(s.scalars(select(FetchWatermark.last_day))) == {DAY}

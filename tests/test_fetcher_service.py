@@ -184,3 +184,17 @@ def test_503_then_success_honours_retry_after(tmp_path):
     assert len(rss) == 2 and rss[1] - rss[0] >= 2.0  # waited at least what Retry-After said
     assert agents == {"arxiv-bot/0.1 (+mailto:digest@example.org)"}
     assert len(stored_papers(stack)) == 376
+
+
+def test_retries_exhausted_is_a_clear_failure(tmp_path):
+    with ArxivStandin() as arxiv:
+        stack = make_stack(tmp_path, arxiv)  # fetch.max_retries = 2: three attempts
+        arxiv.fail_next("503:0", "503:0", "503:0")
+        res = stack.cli("run", "--no-summaries", check=False)
+        attempts = [path for _, path, _ in arxiv.requests]
+    assert res.returncode != 0 and attempts == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG"] * 3
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "arxiv-bot: error: pass 1 failed: cannot reach arXiv: arXiv request http://127.0.0.1:"), lines
+    assert "/rss/cs.AI+cs.CL+cs.DC+cs.LG failed: HTTP 503 after 3 attempts" in lines[0]
+    assert stored_papers(stack) == {}
