@@ -207,7 +207,7 @@ def test_killed_worker_lease_taken_over(tmp_path, db_url, redis_url):
 
 # --- faults, prompt injection, a hostile answer through the renderers --------------------------
 
-FAULTS = {"rate limited": ["429"], "flaky server": ["500"], "dead server": ["500", "500", "500"],
+FAULTS = {"rate limited": ["429"], "flaky server": ["500"], "dead server": ["500", "500"],
           "slow answer": ["slow"], "malformed body": ["malformed"], "empty answer": ["empty"]}
 HOSTILE = 'Hostile <script>alert(1)</script><img src=x onerror="alert(2)"> paper'
 
@@ -229,14 +229,20 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
             db.send(pass_id, [r[0] for r in rows])
             wait_for(lambda: db.status(pass_id) == PASS_PUBLISHED, what="pass never published")
             status = json.loads(stack.cli("status", "--json").stdout)
+            items = db.items(pass_id)
+            calls = Counter(t for _, t in llm.arrivals)
+            first = {f.name: f.read_bytes() for f in stack.output_dir.iterdir() if f.is_file()}
+            # The next pass tries the failed papers again (the provider has recovered by now).
+            failed = [by_kind["dead server"], by_kind["empty answer"]]
+            later = db.new_pass(failed)
+            db.send(later, failed)
+            wait_for(lambda: db.status(later) == PASS_PUBLISHED, what="later pass never published")
         finally:
             stack.stop()
-    calls = Counter(t for _, t in llm.arrivals)
     titles = {pid: title for pid, title, _ in rows}
     expected_calls = {"rate limited": 2, "flaky server": 2, "dead server": 2, "slow answer": 2,
                       "malformed body": 2, "empty answer": 1}
     assert {k: calls[titles[pid]] for k, pid in by_kind.items()} == expected_calls
-    items = db.items(pass_id)
     states = {k: items[pid].summary_state for k, pid in by_kind.items()}
     assert states == {"rate limited": "done", "flaky server": "done", "dead server": "failed",
                       "slow answer": "done", "malformed body": "done", "empty answer": "failed"}
@@ -248,6 +254,9 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
                                                  "reason": "empty answer"}
     assert status["passes"][0]["failed_summaries"] == 2
     assert "LLM rate limited (HTTP 429)" in logs(stack)  # retried by Celery after Retry-After
+    assert {i.summary_state for i in db.items(later).values()} == {SUM_DONE}
+    assert calls[titles[by_kind["dead server"]]] == 2 and Counter(t for _, t in llm.arrivals)[
+        titles[by_kind["dead server"]]] == 3  # one more call in the later pass, not a reused failure
 
     # The injected abstract stays inside the one data block of the request.
     (body,) = llm.chat_bodies("injected abstract")
@@ -262,16 +271,15 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
     # The model's answer (it repeats the hostile title) is stored as text, rendered inert.
     summ = db.summaries()["2411.17901"]
     assert "<script>alert(1)</script>" in summ.sections["contributions"]
-    out = stack.output_dir
-    html = (out / "index.html").read_text()
+    html = first["index.html"].decode()
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    readme = (out / "README.md").read_text()
-    assert "<script>" not in readme and "<img" not in readme
+    readme = first["README.md"].decode()
+    assert "<script>" not in readme and "<img" not in readme and "Contributions of Hostile" in readme
     for name in ("feed.xml", "atom.xml"):
-        assert not feedparser.parse((out / name).read_bytes()).bozo
+        assert not feedparser.parse(first[name]).bozo
         # The HTML bodies as a reader gets them after XML parsing (feedparser would sanitise).
-        bodies = [el.text or "" for el in etree.fromstring((out / name).read_bytes()).iter()
+        bodies = [el.text or "" for el in etree.fromstring(first[name]).iter()
                   if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] in ("description", "encoded", "content",
                                                                              "summary")
                   and "Contributions of Hostile" in (el.text or "")]
@@ -279,7 +287,9 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
         for html_body in bodies:
             assert "<script" not in html_body and "<img" not in html_body
             assert "Contributions of Hostile &lt;script&gt;alert(1)&lt;/script&gt;" in html_body
-    every = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    for item in json.loads(first["feed.json"])["items"]:
+        assert "<script" not in item.get("content_html", "") and "<img" not in item.get("content_html", "")
+    every = "".join(p.read_text(errors="replace") for p in stack.output_dir.rglob("*") if p.is_file())
     assert LLM_KEY not in every + logs(stack)
     db.close()
 
