@@ -388,7 +388,8 @@ def test_fulltext_input_from_the_pdf(tmp_path, sqlite_url):
     rows = [("2411.17700", "Fulltext paper one", "Only the abstract."),
             ("2411.17701", "Fulltext paper two", "Only the abstract.")]
     pdfs = {f"{pid}v1": make_pdf([f"{title} body"] + lines) for pid, title, _ in rows}
-    with LLMStandin(api_key=LLM_KEY) as llm, PdfServer(pdfs) as pdf:
+    # The first call for paper one fails: its retry must not download the PDF again.
+    with LLMStandin(api_key=LLM_KEY, faults={"Fulltext paper one": ["500"]}) as llm, PdfServer(pdfs) as pdf:
         stack = make_stack(tmp_path, sqlite_url, llm, input="fulltext", max_input_tokens=300)
         stack.env["ARXIV_PDF_URL"] = pdf.url
         db = Seeded(stack, sqlite_url)
@@ -398,8 +399,9 @@ def test_fulltext_input_from_the_pdf(tmp_path, sqlite_url):
         assert "published 2024-11-28" in res.stdout, res.stdout
         bodies = {pid: llm.chat_bodies(title) for pid, title, _ in rows}
     assert sorted(pdf.paths) == ["/pdf/2411.17700v1", "/pdf/2411.17701v1"]
+    assert [len(b) for b in bodies.values()] == [2, 1]
     for pid, title, _ in rows:
-        (body,) = bodies[pid]
+        body = bodies[pid][-1]
         user = body["messages"][-1]["content"]
         content = user[user.index("<content>"):user.index("</content>")]
         assert f"{title} body" in content and "Section 0: the full text says the speed-up is 0.5x" in content

@@ -53,6 +53,22 @@ def fetch_pdf(http, pacer, url: str, timeout: float) -> bytes:
     return body
 
 
+def pdf_text(http, pacer, url: str, timeout: float, max_tokens: int, cache=None, keep: int = 16) -> str:
+    """fetch_pdf + extract_text. With `cache` (an OrderedDict), the last `keep` texts are kept,
+    so a task retried in the same process (rate-limit countdown, provider error) does not
+    download the PDF again. Raises as fetch_pdf and extract_text."""
+    key = (url, max_tokens)
+    if cache is not None and key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    text = extract_text(fetch_pdf(http, pacer, url, timeout), max_tokens)
+    if cache is not None:
+        cache[key] = text
+        while len(cache) > keep:
+            cache.popitem(last=False)
+    return text
+
+
 def normalise_whitespace(text: str) -> str:
     """Runs of spaces/tabs become one space, line-break hyphenation is joined, blank-line runs
     become one blank line, NULs are dropped; lines are stripped."""

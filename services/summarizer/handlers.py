@@ -38,7 +38,6 @@ from .parse import parse_summary
 
 log = logging.getLogger(__name__)
 MAX_INLINE_WAIT = 5.0  # longer rate-limit waits are handed back to the broker as a countdown
-FULLTEXT_CACHE = 16  # extracted PDF texts kept per process (each at most max_input_tokens)
 
 
 def lease_owner() -> str:
@@ -96,19 +95,11 @@ def _body(rt, paper: Paper) -> str:
 
     from . import fulltext
 
-    cache = rt.memo("fulltext_cache", OrderedDict)
-    url = f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}"
-    if (url, ai.max_input_tokens) in cache:
-        cache.move_to_end((url, ai.max_input_tokens))
-        return cache[(url, ai.max_input_tokens)]
     http = rt.memo("pdf_http", lambda: __import__("httpx").Client(follow_redirects=True))
     pacer = rt.memo("pdf_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
-    data = fulltext.fetch_pdf(http, pacer, url, rt.config.fetch.timeout_seconds)
-    text = fulltext.extract_text(data, ai.max_input_tokens)
-    cache[(url, ai.max_input_tokens)] = text
-    while len(cache) > FULLTEXT_CACHE:
-        cache.popitem(last=False)
-    return text
+    return fulltext.pdf_text(http, pacer, f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}",
+                             rt.config.fetch.timeout_seconds, ai.max_input_tokens,
+                             cache=rt.memo("fulltext_cache", OrderedDict))
 
 
 def _claim(rt, s, item: PassItem, paper: Paper) -> Summary | None:
