@@ -229,6 +229,7 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
             db.send(pass_id, [r[0] for r in rows])
             wait_for(lambda: db.status(pass_id) == PASS_PUBLISHED, what="pass never published")
             status = json.loads(stack.cli("status", "--json").stdout)
+            status_text = stack.cli("status").stdout
             items = db.items(pass_id)
             calls = Counter(t for _, t in llm.arrivals)
             first = {f.name: f.read_bytes() for f in stack.output_dir.iterdir() if f.is_file()}
@@ -253,6 +254,8 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
     assert failures[by_kind["empty answer"]] == {"paper_id": by_kind["empty answer"], "state": "failed",
                                                  "reason": "empty answer"}
     assert status["passes"][0]["failed_summaries"] == 2
+    assert f"failed: {by_kind['empty answer']}: empty answer" in status_text
+    assert f"failed: {by_kind['dead server']}: LLM server error (HTTP 500)" in status_text
     assert "LLM rate limited (HTTP 429)" in logs(stack)  # retried by Celery after Retry-After
     assert {i.summary_state for i in db.items(later).values()} == {SUM_DONE}
     assert calls[titles[by_kind["dead server"]]] == 2 and Counter(t for _, t in llm.arrivals)[
@@ -296,9 +299,9 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
 
 # --- the daily token budget -------------------------------------------------------------------
 
-def test_budget_stops_new_calls(tmp_path, sqlite_url):
+def test_budget_stops_new_calls(tmp_path, db_url):
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
-        stack = make_stack(tmp_path, sqlite_url, llm, daily_token_budget=50)
+        stack = make_stack(tmp_path, db_url, llm, daily_token_budget=50)
         stack.env.update(ARXIV_RSS_URL=arxiv.rss_url, ARXIV_API_URL=arxiv.api_url)
         res = stack.cli("run")
         assert "published 2024-11-28" in res.stdout
