@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_SCORING, PASS_SUMMARIZING,
                            PASS_TERMINAL, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem)
@@ -112,6 +113,14 @@ class Progress:
         if not force and now - self.last_check < self.min_interval:
             return self.last_status
         self.last_check = now
+        try:
+            return self._refresh()
+        except SQLAlchemyError:
+            # The database is briefly away: the stages retry on their own; progress just
+            # skips this refresh instead of ending the run.
+            return self.last_status
+
+    def _refresh(self) -> str | None:
         with self.rt.session() as s:
             p = s.scalars(select(Pass).order_by(Pass.id.desc()).limit(1)).first()
             if p is None:

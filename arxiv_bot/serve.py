@@ -29,6 +29,9 @@ def serve(config: Config, settings: Settings, host: str, port: int) -> int:
             self.cfg.set("accesslog", "-" if os.environ.get("WEB_ACCESS_LOG") else None)
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 10)
+            # Feed readers and proxies reuse connections; gunicorn's 2 s default drops them
+            # between polls and races with clients sending on a closing socket.
+            self.cfg.set("keepalive", 75)
 
         def load(self):
             return create_app(settings=settings, config=config)

@@ -29,6 +29,11 @@ EASTERN = ZoneInfo("America/New_York")
 # "arXiv:2411.17700v1 Announce Type: new \nAbstract: ..." (note the space before the newline).
 DESC_RE = re.compile(r"^\s*arXiv:(\S+?)v(\d+)\s+Announce Type:\s*([\w-]+)\s*\n?\s*Abstract:[ \t]*(.*)\Z", re.S)
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+# Far above any real day (2000 items of a few KB); a bigger body is refused, not parsed.
+MAX_RESPONSE_BYTES = 200 * 1024 * 1024
+# Real abstracts stay under 2,000 characters (arXiv's limit is 1,920); longer text is cut.
+MAX_ABSTRACT_CHARS = 20_000
+MAX_TITLE_CHARS = 1_000
 
 
 @dataclass(slots=True)
@@ -51,12 +56,26 @@ def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
     prolog = data[:4096].lower()
     if b"<!doctype" in prolog or b"<!entity" in prolog:  # checked before libxml2 sees any of it
         raise PermanentError(f"{what}: refusing XML with a DTD/entity declarations")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise PermanentError(f"{what}: response of {len(data)} bytes is larger than any real feed")
+    # huge_tree lifts libxml2's 10 MB text-node limit, so one oversized abstract costs that item
+    # its length (see MAX_ABSTRACT_CHARS) instead of costing the whole day; with DTDs refused
+    # above there is no entity expansion for it to amplify.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, load_dtd=False,
                              dtd_validation=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc))[:160]})") from None
+        if "UTF-8" not in str(exc) and "encoding" not in str(exc).lower():
+            raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc))[:160]})") from None
+        # Bytes that are not UTF-8 in one item must not cost the whole day: replace them (U+FFFD)
+        # and parse again; the items keep their text otherwise.
+        log.warning("%s: invalid UTF-8 replaced (%s)", what, collapse(str(exc))[:120])
+        repaired = data.decode("utf-8", errors="replace").encode("utf-8")
+        try:
+            root = etree.fromstring(repaired, parser)
+        except etree.XMLSyntaxError as exc2:
+            raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc2))[:160]})") from None
     if root.getroottree().docinfo.internalDTD is not None:
         raise PermanentError(f"{what}: refusing XML with a DTD/entity declarations")
     return root
@@ -134,6 +153,19 @@ def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedIte
         log.warning("arXiv feed: skipping broken item %r (guid %r): description lacks 'arXiv:<id>vN "
                     "Announce Type: ... Abstract:'", item.title[:80], guid)
         return None
+    if not item.title:
+        log.warning("arXiv feed: skipping item %s: it has no title", item.id)
+        return None
+    if not item.categories:
+        log.warning("arXiv feed: skipping item %s: it has no category", item.id)
+        return None
+    if len(item.abstract) > MAX_ABSTRACT_CHARS:
+        log.warning("arXiv feed: item %s: abstract of %d characters cut to %d", item.id, len(item.abstract),
+                    MAX_ABSTRACT_CHARS)
+        item.abstract = item.abstract[:MAX_ABSTRACT_CHARS].rsplit(" ", 1)[0] + " …"
+    if len(item.title) > MAX_TITLE_CHARS:
+        log.warning("arXiv feed: item %s: title of %d characters cut", item.id, len(item.title))
+        item.title = item.title[:MAX_TITLE_CHARS] + " …"
     return item
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
+
 from shared import digest, names, passes
 from shared.models import PASS_PUBLISHED, PASS_PUBLISHING, Pass, Publication, utcnow
 from shared.render import feeds, html, markdown
 from shared.tasking import Handler
 
-from .output import write_atomic
+from .output import remove_stale_temporaries, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,15 @@ def publish_pass(rt, pass_id: int) -> None:
     """Write the pass's outputs and mark it published; does nothing unless it is publishing."""
     out_dir = rt.settings.output_dir
     with rt.session() as s:
-        p = s.get(Pass, pass_id)
-        if p is None or p.status != PASS_PUBLISHING:
-            return
+        # Claim the pass row first: a second publisher (redelivery, sweep) waits here on the row
+        # lock (SQLite: the write lock) and then finds the pass already published.
         now = utcnow()
+        claimed = s.execute(update(Pass).where(Pass.id == pass_id, Pass.status == PASS_PUBLISHING)
+                            .values(updated_at=now).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            return
+        p = s.get(Pass, pass_id)
+        remove_stale_temporaries(out_dir)
         # The publication row first, so the rolling window and the day list include this day.
         s.merge(Publication(day=p.day, pass_id=p.id, published_at=now, paper_count=p.selected, readme_md=""))
         s.flush()

@@ -28,3 +28,18 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temporaries(out_dir: Path) -> int:
+    """Delete temporary files a killed publisher left behind (publishing is serialised by the
+    pass row lock, so no other writer's file is in flight)."""
+    removed = 0
+    if not out_dir.exists():
+        return 0
+    for tmp in out_dir.rglob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
