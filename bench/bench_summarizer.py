@@ -113,10 +113,11 @@ def run(procs: int, rpm: float, n: int, latency: float, redis_url: str, tmp: Pat
                 for i in range(n):
                     app.send_task(names.SUMMARIZE_PAPER, kwargs={"pass_id": pass_id, "paper_id": f"2411.{10000 + i}"},
                                   queue=names.SUMMARIZE_QUEUE, routing_key=names.SUMMARIZE_QUEUE)
-                deadline = time.monotonic() + 60 + 3 * n * 60 / rpm
+                deadline = time.monotonic() + 120 + 3 * n * 60 / rpm
                 while pass_status(db_url, pass_id) == PASS_SUMMARIZING:
                     if time.monotonic() > deadline:
-                        raise SystemExit(f"{procs} processes: the pass did not finish in time")
+                        tail = "".join(w.output()[-1500:] for w in workers)
+                        raise SystemExit(f"{procs} processes: the pass did not finish in time\n{tail}")
                     time.sleep(0.1)
             finally:
                 stack.stop()
