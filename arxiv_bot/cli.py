@@ -59,7 +59,7 @@ def _load(args):
 
     setup_logging()
     config, settings = load(getattr(args, "config_sub", None) or args.config)
-    for warning in config.legacy_warnings():
+    for warning in config.startup_warnings():
         print(f"arxiv-bot: warning: {warning}", file=sys.stderr)
     return config, settings
 

@@ -3,8 +3,8 @@
 `load_config(path)` reads and validates config.json and returns a `Config`; every problem
 becomes a `ConfigError` with one line naming the key (and a suggestion for a misspelling).
 The original bot's config.json loads unchanged: keys it had that do nothing here are accepted
-and reported by `Config.legacy_warnings()`. Environment overrides live in shared/settings.py.
-docs/CONFIG.md is the reference for every key.
+and reported, with other settings worth a warning, by `Config.startup_warnings()`.
+Environment overrides live in shared/settings.py. docs/DEPLOY.md is the reference for every key.
 """
 from __future__ import annotations
 
@@ -184,11 +184,17 @@ class Config(_Strict):
     def keyword_terms(self) -> list[str]:
         return [s.term for s in self.keyword_specs()]
 
-    def legacy_warnings(self) -> list[str]:
+    def startup_warnings(self) -> list[str]:
+        """Valid but questionable settings, printed once at start-up."""
         out = []
         for key in ("enable_deduplication", "deduplication_methods", "fetch_ratings", "display_limit"):
             if getattr(self, key) is not None:
                 out.append(f"config key '{key}' is accepted for compatibility and has no effect")
+        ai = self.ai_summary
+        if ai.lease_seconds < ai.timeout + 10:
+            # A lease that can expire during a live call lets another replica pay for the paper.
+            out.append(f"ai_summary.lease_seconds ({ai.lease_seconds:g}) should exceed ai_summary.timeout "
+                       f"({ai.timeout:g}) by at least 10 s, or a slow call may be paid twice")
         if self.ai_summary.max_workers is not None:
             out.append("config key 'ai_summary.max_workers' has no effect: scale summarizer workers instead")
         return out

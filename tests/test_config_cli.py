@@ -27,10 +27,9 @@ def test_project_config_has_original_defaults():
     assert ai.base_url == "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 
-@pytest.mark.skipif(not ORIGINAL.exists(), reason="the original bot's config is not beside this checkout")
 def test_original_config_loads_unchanged_with_warnings():
     cfg = load_config(ORIGINAL)
-    warnings = cfg.legacy_warnings()
+    warnings = cfg.startup_warnings()
     assert any("deduplication_methods" in w for w in warnings)
     assert any("max_workers" in w for w in warnings)
     assert cfg.min_score == 2.5 and cfg.keyword_terms()[-1] == "Communication"
@@ -52,6 +51,12 @@ def test_bad_config_one_clear_line(data, message):
         parse_config(data)
     text = str(err.value)
     assert message in text and "\n" not in text
+
+
+def test_short_lease_is_warned_about():
+    cfg = parse_config({"ai_summary": {"lease_seconds": 30, "timeout": 60}})
+    assert any("lease_seconds (30) should exceed ai_summary.timeout (60)" in w for w in cfg.startup_warnings())
+    assert not parse_config({}).startup_warnings()
 
 
 def test_mixed_keyword_entries():

@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,7 @@ from shared import names, passes
 from shared.errors import TransientError
 from shared.models import (PASS_PUBLISHING, PASS_SUMMARIZING, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING,
                            SUM_SKIPPED, Paper, Pass, PassItem, Summary, utcnow)
-from shared.tasking import Handler
+from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
 from .parse import parse_summary
@@ -176,17 +177,48 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         try:
             answer = llm.complete(client, rt.settings.llm_model, messages, ai.temperature, ai.max_tokens,
                                   json_mode=True)
-        finally:
-            _count_call(rt, key)
-        parsed = parse_summary(answer.text)
+            parsed = parse_summary(answer.text)
+        except BaseException:
+            _count_call(rt, key)  # a failed call may still have been billed: keep the count honest
+            raise
     except BaseException as exc:
         if isinstance(exc, llm.RateLimited):
             # Every replica pauses, not only this task; the task comes back after the same delay.
             _limiter(rt).penalize(exc.retry_after if exc.retry_after is not None else 1.0)
         _release(rt, key, str(exc) or type(exc).__name__)
         raise
+    _store(rt, key, pass_id, paper_id, answer, parsed)
+    log.info("pass %d paper %s: summarized (%d+%d tokens)", pass_id, paper_id, answer.prompt_tokens,
+             answer.completion_tokens)
+    maybe_publish(rt, pass_id)
+
+
+STORE_PATIENCE = 90.0  # seconds a paid answer waits for the database before it is given up
+
+
+def _store(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> None:
+    """Store a paid answer and count its call in one transaction. The answer has cost money, so a
+    database outage does not throw it away: the write is retried here, in the worker, with
+    backoff, for up to STORE_PATIENCE seconds (a retried task would pay the provider again)."""
+    deadline = time.monotonic() + STORE_PATIENCE
+    delay = 0.5
+    while True:
+        try:
+            _store_once(rt, key, pass_id, paper_id, answer, parsed)
+            return
+        except Exception as exc:
+            if database_outage(exc) is None or time.monotonic() + delay > deadline:
+                raise
+            log.warning("pass %d paper %s: database unavailable while storing a paid summary; retrying in "
+                        "%.1fs", pass_id, paper_id, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> None:
     with rt.session() as s:
         summ = s.scalars(select(Summary).filter_by(**key)).one()
+        summ.provider_calls += 1
         summ.status, summ.lease_owner, summ.lease_expires_at = "done", None, None
         summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
         summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
@@ -196,14 +228,15 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         s.execute(update(Pass).where(Pass.id == pass_id).values(
             prompt_tokens=Pass.prompt_tokens + answer.prompt_tokens,
             completion_tokens=Pass.completion_tokens + answer.completion_tokens))
-    log.info("pass %d paper %s: summarized (%d+%d tokens)", pass_id, paper_id, answer.prompt_tokens,
-             answer.completion_tokens)
-    maybe_publish(rt, pass_id)
 
 
 def _count_call(rt, key: dict) -> None:
-    with rt.session() as s:
-        s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1))
+    """Best effort: the call's own error is the one worth reporting."""
+    try:
+        with rt.session() as s:
+            s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1))
+    except Exception as exc:
+        log.warning("could not count a provider call: %s", type(exc).__name__)
 
 
 def _release(rt, key: dict, error: str) -> None:
