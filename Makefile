@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_ARXIV_PORT ?= 8001
 PORT ?= 8000
 
-.PHONY: run test demo bench serve clean
+.PHONY: run test demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,8 @@ demo: $(VENV)/.installed-test
 
 ## Benchmarks: print numbers (not part of the tests)
 bench: $(VENV)/.installed-test
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) data/demo output/demo
