@@ -12,7 +12,6 @@ test run is used and flushed). Run: .venv/bin/python bench/bench_pipeline.py
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import tempfile
@@ -30,15 +29,10 @@ STAGES = ("fetching", "scoring", "summarizing", "publishing")
 
 
 def redis_db():
-    """A Redis database no test run holds (same lock files as tests/conftest.py)."""
-    for db in range(15, 7, -1):
-        lock = open(f"/tmp/arxiv-bot-test-redis-db-{db}.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return db, lock
-        except BlockingIOError:
-            lock.close()
-    raise SystemExit("no free Redis database 8-15")
+    """A Redis database no concurrent test run uses (tests/redis_dbs.py)."""
+    from tests.redis_dbs import lock_free_db
+
+    return lock_free_db()
 
 
 def run_day(name: str, day_file: Path, tmp: Path, redis_url: str) -> None:

@@ -41,17 +41,10 @@ DAY = dt.date(2024, 11, 28)
 
 
 def redis_db():
-    """A Redis database no concurrent test run uses (the same lock files as tests/conftest.py)."""
-    import fcntl
+    """A Redis database no concurrent test run uses (tests/redis_dbs.py)."""
+    from tests.redis_dbs import lock_free_db
 
-    for db in range(15, 7, -1):
-        lock = open(f"/tmp/arxiv-bot-test-redis-db-{db}.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return db, lock
-        except BlockingIOError:
-            lock.close()
-    raise SystemExit("no free Redis database (8-15)")
+    return lock_free_db()
 
 
 def seed(db_url: str, n: int) -> int:

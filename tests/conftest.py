@@ -53,21 +53,12 @@ def db_url(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def _redis_db():
-    """A Redis database number this pytest run has to itself: concurrent runs on one machine
-    (several developers, or a benchmark beside the tests) each lock a different one."""
-    import fcntl
+    """A Redis database number this pytest run has to itself (tests/redis_dbs.py)."""
+    from tests.redis_dbs import lock_free_db
 
-    for db in [REDIS_DB, *range(8, 16)]:
-        lock = open(f"/tmp/arxiv-bot-test-redis-db-{db}.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        yield db
-        lock.close()
-        return
-    pytest.fail("no free Redis test database (8-15): too many concurrent test runs")
+    db, lock = lock_free_db(preferred=(REDIS_DB,))
+    yield db
+    lock.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.faults import (LLM_KEY, check_invariants, engine, in_thread, make_stack, passes, pg_unavailable,
+from tests.faults import (LLM_KEY, check_invariants, engine, make_stack, passes, pg_unavailable,
                           wait_pass, wait_until)
 from tests.procs import BIN, _die_with_parent
 from tests.standins.arxiv import ArxivStandin

@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from tests.faults import RawFeed, assemble, check_invariants, make_stack, passes, recorded_feed
-from tests.procs import Stack, write_config
+from tests.procs import Stack
 from tests.standins.llm import LLMStandin
 
 BOMB = (b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'

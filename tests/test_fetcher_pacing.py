@@ -6,7 +6,6 @@ previous one, whichever process sent it.
 """
 from __future__ import annotations
 
-import fcntl
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import create_engine, select
 from shared.models import FetchWatermark, Pass
 from tests.conftest import REDIS_BASE
 from tests.procs import Stack, write_config
+from tests.redis_dbs import lock_free_db
 from tests.standins.arxiv import ArxivStandin
 
 TOLERANCE = 0.01  # the stand-in stamps accept() times; the pacer keeps a 50 ms margin
@@ -24,22 +24,14 @@ TOLERANCE = 0.01  # the stand-in stamps accept() times; the pacer keeps a 50 ms 
 @pytest.fixture
 def second_redis_db(redis_url):
     """Another Redis database for the second deployment's broker, locked like conftest's."""
-    for db in range(8, 16):
-        lock = open(f"/tmp/arxiv-bot-test-redis-db-{db}.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        url = f"{REDIS_BASE}/{db}"
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        yield url
-        client.flushdb()
-        client.close()
-        lock.close()
-        return
-    pytest.skip("no second free Redis test database")
+    db, lock = lock_free_db()
+    url = f"{REDIS_BASE}/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+    lock.close()
 
 
 def deployment(tmp_path, name, arxiv, broker, pacer_redis, categories) -> Stack:
