@@ -18,33 +18,23 @@ Guarantees of summarize_paper(pass_id, paper_id):
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import os
-import socket
-import threading
 import time
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shared import names, passes
 from shared.errors import TransientError
-from shared.models import (PASS_PUBLISHING, PASS_SUMMARIZING, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING,
-                           SUM_SKIPPED, Paper, Pass, PassItem, Summary, utcnow)
+from shared.models import (PASS_PUBLISHING, PASS_SUMMARIZING, SUM_DONE, SUM_FAILED, SUM_PENDING, Paper, Pass,
+                           PassItem, Summary)
 from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
+from .lease import claim, release
 from .parse import parse_summary
 
 log = logging.getLogger(__name__)
 MAX_INLINE_WAIT = 5.0  # longer rate-limit waits are handed back to the broker as a countdown
-
-
-def lease_owner() -> str:
-    """host:pid:thread of the caller. Not rt.worker_id: a worker builds its runtime before
-    forking its pool, so every child would share the parent's id."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def _template(rt) -> str | None:
@@ -59,14 +49,6 @@ def summary_key(rt, paper: Paper) -> dict:
     return dict(paper_id=paper.id, version=paper.version, model=rt.settings.llm_model,
                 prompt_hash=prompt.prompt_hash(_template(rt) or "", ai.language), language=ai.language,
                 input_mode=ai.input)
-
-
-def tokens_used_today(s) -> int:
-    """LLM tokens paid for since 00:00 UTC, from the run records (passes opened today). Summary
-    rows are not used: their updated_at also moves when an old summary is marked stale."""
-    start = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(s.scalar(select(func.coalesce(func.sum(Pass.prompt_tokens + Pass.completion_tokens), 0))
-                        .where(Pass.created_at >= start)) or 0)
 
 
 def _limiter(rt):
@@ -103,48 +85,6 @@ def _body(rt, paper: Paper) -> str:
                              cache=rt.memo("fulltext_cache", OrderedDict))
 
 
-def _claim(rt, s, item: PassItem, paper: Paper) -> Summary | None:
-    """Decide this paper's fate in one transaction. Returns a finished summary to reuse; or
-    None after either marking `item` budget/skipped or taking the lease (item stays pending).
-    Raises TransientError(counts=False) while another worker holds an unexpired lease."""
-    ai = rt.config.ai_summary
-    key = summary_key(rt, paper)
-    summ = s.scalars(select(Summary).filter_by(**key).with_for_update()).first()
-    now = utcnow()
-    if summ is not None and summ.status == "done":
-        return summ
-    off = passes.summaries_off_reason(rt.config, rt.settings, s.get(Pass, item.pass_id))
-    if off is not None:  # e.g. this replica has no key: never call, say why
-        item.summary_state, item.note = SUM_SKIPPED, off
-        return None
-    # ANY unexpired lease means a call is in flight, even one with our owner name (a duplicate
-    # message in another thread of this process): the lease is given up on every error path.
-    if summ is not None and summ.status == "leased" and summ.lease_expires_at and summ.lease_expires_at > now:
-        wait = (summ.lease_expires_at - now).total_seconds()
-        raise TransientError(f"{paper.id}: being summarized by {summ.lease_owner}", retry_after=min(wait, 60),
-                             counts=False)
-    if ai.daily_token_budget is not None:
-        used = tokens_used_today(s)
-        if used >= ai.daily_token_budget:
-            item.summary_state = SUM_BUDGET
-            item.note = f"{used} of {ai.daily_token_budget} tokens used today (UTC)"
-            return None
-    if summ is None:
-        try:
-            with s.begin_nested():
-                summ = Summary(**key, status="leased")
-                s.add(summ)
-                s.flush()
-        except IntegrityError:
-            raise TransientError(f"{paper.id}: another worker is claiming it", retry_after=2, counts=False) from None
-    # A failed summary (an earlier pass gave up) or an expired lease (a crashed worker) is taken over.
-    summ.status, summ.lease_owner = "leased", lease_owner()
-    summ.lease_expires_at = now + dt.timedelta(seconds=ai.lease_seconds)
-    summ.attempts += 1
-    item.updated_at = now  # the sweep leaves work in progress alone
-    return None
-
-
 def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
     """Summarize one pending paper of a pass (see the module docstring). Raises TransientError
     (retry later; counts=False for waits) or PermanentError (give up: summary_failed)."""
@@ -154,11 +94,11 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         if item is None or item.summary_state != SUM_PENDING:
             return
         paper = s.get(Paper, paper_id)
-        reuse = _claim(rt, s, item, paper)
+        key = summary_key(rt, paper)
+        reuse = claim(rt, s, item, paper, key)
         if reuse is not None:
             item.summary_state, item.summary_id, item.note = SUM_DONE, reuse.id, None
         state = item.summary_state if item.summary_state != SUM_PENDING else None
-        key = summary_key(rt, paper)
     if state is not None:
         log.info("pass %d paper %s: summary %s", pass_id, paper_id, "reused" if state == SUM_DONE else state)
         maybe_publish(rt, pass_id)
@@ -185,7 +125,7 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         if isinstance(exc, llm.RateLimited):
             # Every replica pauses, not only this task; the task comes back after the same delay.
             _limiter(rt).penalize(exc.retry_after if exc.retry_after is not None else 1.0)
-        _release(rt, key, str(exc) or type(exc).__name__)
+        release(rt, key, str(exc) or type(exc).__name__)
         raise
     _store(rt, key, pass_id, paper_id, answer, parsed)
     log.info("pass %d paper %s: summarized (%d+%d tokens)", pass_id, paper_id, answer.prompt_tokens,
@@ -237,16 +177,6 @@ def _count_call(rt, key: dict) -> None:
             s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1))
     except Exception as exc:
         log.warning("could not count a provider call: %s", type(exc).__name__)
-
-
-def _release(rt, key: dict, error: str) -> None:
-    """Give up our lease at once (a retry or a peer may take over), keeping the last error."""
-    try:
-        with rt.session() as s:
-            s.execute(update(Summary).filter_by(**key, lease_owner=lease_owner(), status="leased")
-                      .values(lease_expires_at=utcnow(), error=error[:1000]))
-    except Exception as exc:  # the original error matters more; the lease expires anyway
-        log.warning("could not release the summary lease: %s", type(exc).__name__)
 
 
 def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str) -> None:

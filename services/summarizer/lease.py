@@ -1,0 +1,89 @@
+"""Who may call the provider for a paper: the summary row's lease, decided in the database.
+
+`claim` runs inside the caller's transaction (the summary row locked FOR UPDATE): it returns a
+finished summary to reuse, or marks the item skipped/over budget, or takes the lease. A live
+lease held by anyone else is a wait (TransientError, not counted as a failure); an expired one
+(a crashed worker) or a failed summary (an earlier pass gave up) is taken over. `release` gives
+the lease up at once on every error path, so a retry or a peer need not wait for the expiry.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared import passes
+from shared.errors import TransientError
+from shared.models import SUM_BUDGET, SUM_SKIPPED, Pass, PassItem, Paper, Summary, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def lease_owner() -> str:
+    """host:pid:thread of the caller. Not rt.worker_id: a worker builds its runtime before
+    forking its pool, so every child would share the parent's id."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def tokens_used_today(s) -> int:
+    """LLM tokens paid for since 00:00 UTC, from the run records (passes opened today). Summary
+    rows are not used: their updated_at also moves when an old summary is marked stale."""
+    start = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(s.scalar(select(func.coalesce(func.sum(Pass.prompt_tokens + Pass.completion_tokens), 0))
+                        .where(Pass.created_at >= start)) or 0)
+
+
+def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
+    """Decide this paper's fate in one transaction. Returns a finished summary to reuse; or
+    None after either marking `item` budget/skipped or taking the lease (item stays pending).
+    Raises TransientError(counts=False) while another worker holds an unexpired lease."""
+    ai = rt.config.ai_summary
+    summ = s.scalars(select(Summary).filter_by(**key).with_for_update()).first()
+    now = utcnow()
+    if summ is not None and summ.status == "done":
+        return summ
+    off = passes.summaries_off_reason(rt.config, rt.settings, s.get(Pass, item.pass_id))
+    if off is not None:  # e.g. this replica has no key: never call, say why
+        item.summary_state, item.note = SUM_SKIPPED, off
+        return None
+    # ANY unexpired lease means a call is in flight, even one with our owner name (a duplicate
+    # message in another thread of this process): the lease is given up on every error path.
+    if summ is not None and summ.status == "leased" and summ.lease_expires_at and summ.lease_expires_at > now:
+        wait = (summ.lease_expires_at - now).total_seconds()
+        raise TransientError(f"{paper.id}: being summarized by {summ.lease_owner}", retry_after=min(wait, 60),
+                             counts=False)
+    if ai.daily_token_budget is not None:
+        used = tokens_used_today(s)
+        if used >= ai.daily_token_budget:
+            item.summary_state = SUM_BUDGET
+            item.note = f"{used} of {ai.daily_token_budget} tokens used today (UTC)"
+            return None
+    if summ is None:
+        try:
+            with s.begin_nested():
+                summ = Summary(**key, status="leased")
+                s.add(summ)
+                s.flush()
+        except IntegrityError:
+            raise TransientError(f"{paper.id}: another worker is claiming it", retry_after=2, counts=False) from None
+    # A failed summary (an earlier pass gave up) or an expired lease (a crashed worker) is taken over.
+    summ.status, summ.lease_owner = "leased", lease_owner()
+    summ.lease_expires_at = now + dt.timedelta(seconds=ai.lease_seconds)
+    summ.attempts += 1
+    item.updated_at = now  # the sweep leaves work in progress alone
+    return None
+
+
+def release(rt, key: dict, error: str) -> None:
+    """Give up our lease at once (a retry or a peer may take over), keeping the last error."""
+    try:
+        with rt.session() as s:
+            s.execute(update(Summary).filter_by(**key, lease_owner=lease_owner(), status="leased")
+                      .values(lease_expires_at=utcnow(), error=error[:1000]))
+    except Exception as exc:  # the original error matters more; the lease expires anyway
+        log.warning("could not release the summary lease: %s", type(exc).__name__)
