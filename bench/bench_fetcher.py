@@ -12,7 +12,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +75,9 @@ def bench_store(db: str, url: str, name: str, items, rounds: int = 3) -> None:
 
 
 def main() -> None:
-    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from tests.pg_dbs import throwaway_database
 
     print(f"host load average (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs: numbers below are only comparable at similar load")
@@ -86,21 +87,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, items in days.items():
             bench_store("sqlite", f"sqlite:///{tmp}/bench-{name}.db", name, items)
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    dbname = "bench_" + uuid.uuid4().hex[:10]
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    except Exception as exc:  # no PostgreSQL here: report and keep the SQLite numbers
+        with throwaway_database(PG_ADMIN, prefix="bench_") as db_url:
+            for name, items in days.items():
+                bench_store("postgresql", db_url, name, items)
+    except OperationalError as exc:  # no PostgreSQL here: report and keep the SQLite numbers
         print(f"store  postgresql: skipped ({type(exc).__name__}: cannot create a database at BENCH_PG_URL)")
-        return
-    try:
-        for name, items in days.items():
-            bench_store("postgresql", f"{PG_ADMIN.rsplit('/', 1)[0]}/{dbname}", name, items)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

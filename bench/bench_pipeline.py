@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,15 +41,11 @@ def run_day(name: str, day_file: Path, tmp: Path, redis_url: str) -> None:
     from tests.faults import LLM_KEY, make_stack, passes
     from tests.standins.arxiv import ArxivStandin
     from tests.standins.arxiv_feeds import ARCHIVES
+    from tests.pg_dbs import throwaway_database
     from tests.standins.llm import LLMStandin
 
     redis.Redis.from_url(redis_url).flushdb()
-    dbname = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{dbname}"'))
-    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{dbname}"
-    try:
+    with throwaway_database(PG_ADMIN, prefix="bench_") as db_url:
         with ArxivStandin(day_file) as arxiv, LLMStandin(api_key=LLM_KEY, latency=0.3) as llm:
             stack = make_stack(tmp, db_url, arxiv, llm, broker_url=redis_url, name=name,
                                categories=[a for a in ARCHIVES if a != "test"], announce_types=["new", "cross"],
@@ -77,10 +72,6 @@ def run_day(name: str, day_file: Path, tmp: Path, redis_url: str) -> None:
             with eng.connect() as c:
                 fetched, selected = c.execute(text("SELECT fetched, selected FROM passes ORDER BY id DESC")).first()
             eng.dispose()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        admin.dispose()
     marks = [(s, seen[s]) for s in STAGES if s in seen] + [(status, end)]
     parts = [f"{s} {b - a:6.2f}s" for (s, a), (_, b) in zip(marks, marks[1:])]
     total = end - t0

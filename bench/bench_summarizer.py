@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -30,6 +29,7 @@ from sqlalchemy import create_engine, text
 
 from shared import names
 from shared.models import PASS_SUMMARIZING, SUM_PENDING, Paper, Pass, PassItem
+from tests.pg_dbs import throwaway_database
 from tests.procs import Stack, write_config
 from tests.standins.llm import LLMStandin
 
@@ -83,13 +83,8 @@ def run(procs: int, rpm: float, n: int, latency: float, redis_url: str, tmp: Pat
     from shared.settings import load
 
     redis.Redis.from_url(redis_url).flushdb()
-    name = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    db_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
     home = Path(tempfile.mkdtemp(prefix=f"p{procs}-", dir=tmp))
-    try:
+    with throwaway_database(PG_ADMIN, prefix="bench_") as db_url:
         with LLMStandin(api_key=KEY, rpm_limit=rpm, latency=latency) as llm:
             cfg = write_config(home, ai_summary={"requests_per_minute": rpm, "tokens_per_minute": 10_000_000,
                                                  "max_retries": 10})
@@ -115,10 +110,6 @@ def run(procs: int, rpm: float, n: int, latency: float, redis_url: str, tmp: Pat
             finally:
                 stack.stop()
             rows = [(t, st) for t, path, _, st in llm.requests if path.endswith("/chat/completions")]
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     ok = sorted(t for t, st in rows if st == 200)
     span = ok[-1] - ok[0] if len(ok) > 1 else float("nan")
     achieved = (len(ok) - 1) / span * 60 if len(ok) > 1 else 0.0
