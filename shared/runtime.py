@@ -8,8 +8,6 @@ embedded mode builds one with a LocalDispatcher.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from functools import cached_property
 from typing import Any
 
@@ -26,7 +24,6 @@ class Runtime:
         self._dispatcher = dispatcher
         if engine is not None:
             self.__dict__["engine"] = engine
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.cache: dict[str, Any] = {}  # per-process memo (compiled matcher, clients, limiters)
 
     @cached_property

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def lease_owner() -> str:
-    """host:pid:thread of the caller. Not rt.worker_id: a worker builds its runtime before
-    forking its pool, so every child would share the parent's id."""
+    """host:pid:thread of the caller, taken at call time: a worker builds its runtime before
+    forking its pool, so anything computed then would be shared by every child."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
