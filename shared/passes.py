@@ -164,5 +164,3 @@ def touch_pass(session: Session, pass_id: int) -> None:
     session.execute(update(Pass).where(Pass.id == pass_id, Pass.active == 1).values(updated_at=utcnow())
                     .execution_options(synchronize_session=False))
 
-
-STAGE_ORDER = (PASS_FETCHING, PASS_SCORING, PASS_SUMMARIZING, PASS_PUBLISHING)
