@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise UserError(f"database unreachable ({safe_url(engine)}): {reason}") from None
+        raise UserError(f"database unreachable ({safe_url(engine)}): {first_line(exc)}") from None
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -144,4 +143,4 @@ def ensure_schema(engine: Engine) -> None:
         log.info("migrating database %s to %s", safe_url(engine), HEAD_REVISION)
         upgrade(engine)
     except OperationalError as exc:
-        raise UserError(f"database migration failed: {str(exc.orig).splitlines()[0]}") from None
+        raise UserError(f"database migration failed: {first_line(exc)}") from None

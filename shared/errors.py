@@ -40,3 +40,46 @@ class TransientError(ArxivBotError):
 
 class PermanentError(ArxivBotError):
     """A failure that will not go away by retrying (bad data, HTTP 400, unknown category)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (a driver error's original message when it wraps
+    one), or its class name when it says nothing: what a one-line report shows."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def retry_after_seconds(headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (delta-seconds or an HTTP date),
+    given a headers mapping (case-insensitive, as httpx's) or the header's value itself. None if
+    absent or unreadable; never negative, never infinite."""
+    import datetime as dt
+    import email.utils
+    import math
+    import time
+
+    if headers is None:
+        return None
+    if isinstance(headers, str):
+        headers = {"retry-after": headers}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(str(value).strip()) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(str(value).strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            return max(0.0, when.timestamp() - time.time())
+    return None

@@ -95,14 +95,6 @@ def test_item_cap_splits_the_request_and_merges(arxiv, monkeypatch):
     assert split == whole
 
 
-def test_retry_after_forms():
-    assert client_mod._retry_after("7") == 7.0
-    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
-    assert 25 < client_mod._retry_after(soon.strftime("%a, %d %b %Y %H:%M:%S GMT")) <= 30
-    assert client_mod._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert client_mod._retry_after("soon") is None and client_mod._retry_after(None) is None
-
-
 def test_pacer_wait_is_not_counted_as_backoff(arxiv):
     arxiv.fail_next("503:0")
     client = ArxivClient(arxiv.rss_url, arxiv.api_url, LocalPacer(0.3), UA, timeout=5.0, max_retries=2,

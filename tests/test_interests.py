@@ -10,7 +10,8 @@ import openai
 import pytest
 from lxml import etree
 
-from services.scorer.interests import (EmbeddingInterests, arxiv_id, build_interests, fit_tfidf,
+from shared.arxiv import find_id as arxiv_id
+from services.scorer.interests import (EmbeddingInterests, build_interests, fit_tfidf,
                                        interest_bonus, interest_texts)
 from shared.config import parse_config
 from shared.errors import ConfigError, PermanentError

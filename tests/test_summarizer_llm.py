@@ -131,14 +131,6 @@ def test_connection_refused_is_transient_and_empty_key_is_config_error():
         llm.make_client(url, "  ", 2)
 
 
-def test_retry_after_parsing():
-    assert llm.retry_after_seconds({"retry-after": "3"}) == 3.0
-    assert llm.retry_after_seconds({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
-    assert llm.retry_after_seconds({"retry-after": "soon"}) is None
-    assert llm.retry_after_seconds({}) is None
-    assert llm.retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
-
-
 def test_embeddings_endpoint_is_deterministic_and_normalised():
     import openai
 

@@ -261,9 +261,7 @@ def test_extract_text_broken_pdf_is_permanent_one_line(data, reason):
     assert "\n" not in str(info.value)
 
 
-def test_pdf_url_and_whitespace():
-    assert fulltext.pdf_url("2411.17700", 2) == "https://arxiv.org/pdf/2411.17700v2"
-    assert fulltext.pdf_url("hep-th/9901001", None) == "https://arxiv.org/pdf/hep-th/9901001"
+def test_whitespace():
     assert fulltext.normalise_whitespace("a\u00a0\t b\n\n\n\nlong-\nword\x00") == "a b\n\nlongword"
 
 

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
+from shared.errors import first_line
+
 TIMEOUT = 2.0
 
 
 def _short(exc: BaseException) -> str:
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text_ = reason[0] if reason and reason[0] else exc.__class__.__name__
-    return f"error: {text_[:160]}"
+    return f"error: {first_line(exc)[:160]}"
 
 
 def check_database(engine) -> str:

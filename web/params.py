@@ -7,9 +7,9 @@ Empty values mean "not given" (the HTML form submits empty fields).
 from __future__ import annotations
 
 import math
-import re
 
-_CATEGORY_RE = re.compile(r"^[A-Za-z][A-Za-z-]*(\.[A-Za-z-]+)?$")
+from shared.arxiv import is_category
+
 MAX_LIMIT = 5000
 MAX_Q = 200
 
@@ -25,7 +25,7 @@ def parse_filters(args) -> dict:
         return value.strip() if isinstance(value, str) and value.strip() else None
 
     category, min_score, q, limit = first("category"), first("min_score"), first("q"), first("limit")
-    if category is not None and (len(category) > 64 or not _CATEGORY_RE.match(category)):
+    if category is not None and not is_category(category):
         raise BadParam("category: expected an arXiv category such as 'cs.LG'")
     score = None
     if min_score is not None:
@@ -41,7 +41,7 @@ def parse_filters(args) -> dict:
         q = " ".join(q.split())
     count = None
     if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LIMIT:
             raise BadParam(f"limit: expected a whole number from 1 to {MAX_LIMIT}")
         count = int(limit)
     return {"category": category, "min_score": score, "q": q, "limit": count}
@@ -50,6 +50,3 @@ def parse_filters(args) -> dict:
 def filters_key(filters: dict) -> tuple:
     return (filters["category"], filters["min_score"], filters["q"], filters["limit"])
 
-
-def any_filter(filters: dict) -> bool:
-    return any(v is not None for v in filters.values())

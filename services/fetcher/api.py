@@ -8,12 +8,12 @@ anything secure_parse refuses (HTML, malformed XML, DTDs).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
+from shared.arxiv import is_category, split_id
 from shared.errors import PermanentError
 
-from .records import FeedItem, clean_abstract, collapse, split_id
+from .records import FeedItem, clean_abstract, collapse
 from .rss import ARXIV_NS, ATOM_NS, _iso, secure_parse
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 OS_NS = "http://a9.com/-/spec/opensearch/1.1/"
 # arXiv categories look like 'cs.LG', 'astro-ph', 'math-ph'; MSC ('53C') and ACM ('I.2.7')
 # codes also arrive as <category> and are not kept.
-ARXIV_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
 _A = f"{{{ATOM_NS}}}"
 _X = f"{{{ARXIV_NS}}}"
 
@@ -60,7 +59,7 @@ def _entry(entry) -> FeedItem | None:
     primary_el = entry.find(f"{_X}primary_category")
     primary = primary_el.get("term") if primary_el is not None else None
     cats = [c.get("term") for c in entry.iterchildren(f"{_A}category")]
-    cats = [c for c in cats if c and ARXIV_CATEGORY_RE.match(c)]
+    cats = [c for c in cats if c and is_category(c)]
     if primary:
         cats = [primary] + [c for c in cats if c != primary]
     return FeedItem(

@@ -9,7 +9,6 @@ PermanentError (HTTP 400 error feed, unusable body).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import random
 import time
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError, TransientError, retry_after_seconds
 
 from .api import parse_api
 from .records import FeedItem
@@ -33,20 +32,6 @@ API_PAGE_MAX = 2000   # arXiv's documented per-call maximum
 
 def user_agent_for(contact: str) -> str:
     return f"arxiv-bot/0.1 (+{contact})"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
 def _cause(exc: Exception) -> str:
@@ -123,7 +108,7 @@ class ArxivClient:
             if resp.status_code == 400:
                 self._raise_400(url, resp.content)
             if resp.status_code == 429 or resp.status_code >= 500:
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(resp.headers)
                 last = f"HTTP {resp.status_code}"
                 log.warning("arXiv request %s: %s, attempt %d", _safe_url(url), last, attempt + 1)
                 continue

@@ -6,8 +6,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-# '2411.17700v2', 'hep-th/9901001v1', 'math.GT/0309136' (version optional).
-ID_RE = re.compile(r"^((?:\d{4}\.\d{4,5})|(?:[a-z][a-z-]*(?:\.[A-Za-z-]+)?/\d{7}))(?:v(\d+))?$")
 _PARENS = re.compile(r"\([^()]*\)")
 
 
@@ -31,15 +29,6 @@ class FeedItem:
     @property
     def primary_category(self) -> str:
         return self.categories[0] if self.categories else ""
-
-
-def split_id(text: str) -> tuple[str, int | None] | None:
-    """'2411.17700v2' -> ('2411.17700', 2); 'hep-th/9901001' -> ('hep-th/9901001', None);
-    None when the text is not an arXiv id."""
-    m = ID_RE.match(text.strip())
-    if not m:
-        return None
-    return m.group(1), (int(m.group(2)) if m.group(2) else None)
 
 
 def collapse(text: str | None) -> str:

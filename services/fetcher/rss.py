@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from shared.arxiv import ANNOUNCE_TYPES, is_category, split_id
 from shared.errors import PermanentError
 
 from .records import FeedItem, clean_abstract, collapse, split_authors
@@ -27,8 +28,8 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 EASTERN = ZoneInfo("America/New_York")
 # "arXiv:2411.17700v1 Announce Type: new \nAbstract: ..." (note the space before the newline).
-DESC_RE = re.compile(r"^\s*arXiv:(\S+?)v(\d+)\s+Announce Type:\s*([\w-]+)\s*\n?\s*Abstract:[ \t]*(.*)\Z", re.S)
-ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+# The id is validated afterwards (shared.arxiv.split_id): it becomes part of URLs and markup.
+DESC_RE = re.compile(r"^\s*arXiv:(\S+)\s+Announce Type:\s*([\w-]+)\s*\n?\s*Abstract:[ \t]*(.*)\Z", re.S)
 # Far above any real day (2000 items of a few KB); a bigger body is refused, not parsed.
 MAX_RESPONSE_BYTES = 200 * 1024 * 1024
 # Real abstracts stay under 2,000 characters (arXiv's limit is 1,920); longer text is cut.
@@ -99,9 +100,13 @@ def _from_description(item: FeedItem, text: str) -> bool:
     m = DESC_RE.match(text or "")
     if not m:
         return False
-    item.id, item.version = m.group(1), int(m.group(2))
-    item.announce_type = item.announce_type or m.group(3)
-    item.abstract = clean_abstract(m.group(4))
+    parsed = split_id(m.group(1))
+    if parsed is None or parsed[1] is None:  # a versioned arXiv id, nothing else
+        return False
+    item.id, item.version = parsed
+    kind = item.announce_type or m.group(2)
+    item.announce_type = kind if kind in ANNOUNCE_TYPES else None  # unknown: derived like the API's
+    item.abstract = clean_abstract(m.group(3))
     return True
 
 
@@ -126,7 +131,7 @@ def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedIte
         text = child.text
         if kind == "cat":
             term = child.get("term") if text is None else text
-            if term and term.strip():
+            if term and is_category(term.strip()):  # URLs and markup are built from it
                 item.categories.append(term.strip())
         elif kind == "title":
             item.title = collapse(text)
@@ -150,7 +155,7 @@ def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedIte
         elif kind == "jref":
             item.journal_ref = collapse(text) or None
     if not _from_description(item, desc or ""):
-        log.warning("arXiv feed: skipping broken item %r (guid %r): description lacks 'arXiv:<id>vN "
+        log.warning("arXiv feed: skipping broken item %r (guid %r): description lacks a valid 'arXiv:<id>vN "
                     "Announce Type: ... Abstract:'", item.title[:80], guid)
         return None
     if not item.title:

@@ -23,28 +23,18 @@ text (TF-IDF median about 0.05), and that noise must not make every paper "match
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from typing import Callable, Iterable, Sequence
 
+from shared.arxiv import find_id
 from shared.errors import ConfigError, PermanentError, TransientError
-
-# New-style (2411.18050, optional version) and old-style (hep-th/9901001, math.GT/0309136) ids.
-_ARXIV_ID_RE = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$", re.I)
-
-
-def arxiv_id(item: str) -> str | None:
-    """The bare arXiv id if `item` is one ("arXiv:2411.18050v2" -> "2411.18050"), else None."""
-    m = _ARXIV_ID_RE.match(item.strip())
-    return m.group(1) if m else None
-
 
 def interest_texts(items: Iterable[str], resolve: Callable[[str], str | None] | None = None
                    ) -> tuple[list[str], list[str]]:
     """(texts, unresolved ids): plain items as they are, arXiv ids through `resolve`."""
     texts, unresolved = [], []
     for item in items:
-        pid = arxiv_id(item)
+        pid = find_id(item)
         if pid is None:
             if item.strip():
                 texts.append(item.strip())

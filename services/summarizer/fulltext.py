@@ -10,9 +10,9 @@ import io
 import logging
 import re
 
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError, TransientError, retry_after_seconds
 
-from .llm import cut_to_tokens, estimate_tokens, retry_after_seconds
+from .llm import cut_to_tokens, estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +20,6 @@ MAX_PDF_BYTES = 60 * 1024 * 1024
 _SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _BLANKS_RE = re.compile(r"\n\s*\n+")
 _HYPHEN_BREAK_RE = re.compile(r"(\w)-\n(\w)")
-
-
-def pdf_url(paper_id: str, version: int | None) -> str:
-    """https://arxiv.org/pdf/<id>v<version> (or without a version when None)."""
-    return f"https://arxiv.org/pdf/{paper_id}" + (f"v{int(version)}" if version else "")
 
 
 def fetch_pdf(http, pacer, url: str, timeout: float) -> bytes:
