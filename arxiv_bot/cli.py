@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from shared.errors import UserError
+from shared.errors import UserError, first_line
 
 WORKER_SERVICES = ("fetcher", "scorer", "summarizer", "publisher")
 
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback on request
         if os.environ.get("ARXIV_BOT_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"arxiv-bot: error: {exc.__class__.__name__}: {first} (set ARXIV_BOT_DEBUG=1 for details)",
+        print(f"arxiv-bot: error: {exc.__class__.__name__}: {first_line(exc)} (set ARXIV_BOT_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
 

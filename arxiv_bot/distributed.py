@@ -6,13 +6,12 @@ Celery result, until the pass ends.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
-from shared import names, passes
+from shared import lifecycle
 from shared.config import Config
 from shared.db import ensure_schema
 from shared.errors import UserError
@@ -20,14 +19,21 @@ from shared.models import PASS_EMPTY, PASS_FAILED, PASS_PUBLISHED, PASS_TERMINAL
 from shared.runtime import Runtime, set_runtime
 from shared.settings import Settings
 
+from . import services
 
-def _runtime(config: Config, settings: Settings) -> Runtime:
+
+def _runtime(config: Config, settings: Settings):
+    """(runtime, Celery app): the process's runtime sends next stages through the app."""
     if not settings.broker_url:
         raise UserError("BROKER_URL is not set: distributed mode needs a broker (e.g. redis://127.0.0.1:6379/0); "
                         "`arxiv-bot run` works without one")
-    rt = Runtime(config, settings)
+    from shared.celery_app import create_app
+    from shared.dispatch import CeleryDispatcher
+
+    app = create_app(settings, config)
+    rt = Runtime(config, settings, dispatcher=CeleryDispatcher(app))
     set_runtime(rt)
-    return rt
+    return rt, app
 
 
 def check_broker(app) -> None:
@@ -45,14 +51,11 @@ def _safe_broker(url: str) -> str:
 
 
 def run_worker(config: Config, settings: Settings, service: str, concurrency: int | None, pool: str | None) -> int:
-    rt = _runtime(config, settings)
+    rt, app = _runtime(config, settings)
     ensure_schema(rt.engine)
-    from shared.celery_app import get_app
-
-    app = get_app()
     check_broker(app)
-    queue, module = names.SERVICES[service]
-    importlib.import_module(module)  # registers the service's tasks on the app
+    queue = services.queue(service)
+    services.register_tasks(service)
     concurrency = concurrency or int(os.environ.get("WORKER_CONCURRENCY") or 1)
     argv = ["worker", "-Q", queue, "-n", f"{service}-{os.getpid()}@%h", "-c", str(concurrency),
             "--loglevel", os.environ.get("LOG_LEVEL", "INFO"), "--without-mingle", "--without-gossip"]
@@ -64,10 +67,7 @@ def run_worker(config: Config, settings: Settings, service: str, concurrency: in
 
 
 def run_beat(config: Config, settings: Settings) -> int:
-    _runtime(config, settings)
-    from shared.celery_app import get_app
-
-    app = get_app()
+    _rt, app = _runtime(config, settings)
     check_broker(app)
     schedule = Path(os.environ.get("BEAT_SCHEDULE_FILE", "data/celerybeat-schedule"))
     schedule.parent.mkdir(parents=True, exist_ok=True)
@@ -76,17 +76,10 @@ def run_beat(config: Config, settings: Settings) -> int:
 
 
 def trigger(config: Config, settings: Settings, wait: bool, timeout: float, no_summaries: bool = False) -> int:
-    rt = _runtime(config, settings)
+    rt, app = _runtime(config, settings)
     ensure_schema(rt.engine)
-    from shared.celery_app import get_app
-
-    check_broker(get_app())
-    with rt.session() as s:
-        p, created = passes.begin_pass(s, "trigger", no_summaries)
-        pass_id = p.id
-        work = [(names.FETCH_PASS, {"pass_id": pass_id})] if created else passes.pending_work(s, p)
-    for task, kwargs in work:
-        rt.dispatch(task, **kwargs)
+    check_broker(app)
+    pass_id, created = lifecycle.start_pass(rt, "trigger", no_summaries)
     print(f"pass {pass_id} {'started' if created else 'already running: resumed'}")
     if not wait:
         return 0

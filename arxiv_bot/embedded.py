@@ -6,12 +6,11 @@ resumed, not started over. Progress is printed per stage; the last line counts t
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
 
-from shared import names
+from shared import lifecycle, names
 from shared.config import Config
 from shared.db import ensure_schema
 from shared.dispatch import LocalDispatcher
@@ -21,28 +20,24 @@ from shared.runtime import Runtime, set_runtime
 from shared.settings import Settings
 
 from .progress import Progress, outcome_line
-
-# In one process a failed fetch is reported at once: the HTTP client has already retried.
-EMBEDDED_RETRY_CAPS = {names.FETCH_PASS: 0, names.START_PASS: 0}
+from .services import handler_table
 
 
 def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> int:
     if not os.environ.get("LOG_LEVEL"):
         # A person reads progress lines and one final line; LOG_LEVEL=INFO shows the log instead.
         logging.getLogger().setLevel(logging.CRITICAL)
-    dispatcher = LocalDispatcher()
-    for task, cap in EMBEDDED_RETRY_CAPS.items():
-        dispatcher.handlers[task] = dataclasses.replace(dispatcher.handlers[task], max_retries=cap)
+    # Summaries run in threads, like summarizer worker processes: the shared limiter keeps them
+    # within the provider's limits.
+    dispatcher = LocalDispatcher(handler_table(), threads={names.SUMMARIZE_QUEUE: config.ai_summary.max_workers})
     rt = Runtime(config, settings, dispatcher=dispatcher)
     set_runtime(rt)
     ensure_schema(rt.engine)
 
     progress = Progress(rt, sys.stdout)
     dispatcher.on_step = progress.step
-    from services.fetcher.handlers import start_pass  # embedded mode runs every service's code
-
     progress.begin(no_summaries)
-    pass_id = start_pass(rt, trigger="cli", no_summaries=no_summaries)
+    pass_id, _created = lifecycle.start_pass(rt, trigger="cli", no_summaries=no_summaries)
     dispatcher.run_until_idle(rt)
     progress.end()
 

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from shared.db import check_connection, ensure_schema, make_engine, session_factory
-from shared.models import SUM_BUDGET, SUM_FAILED, Paper, Pass, PassItem, Summary
+from shared.models import SUM_BUDGET, SUM_FAILED, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, PassItem, Summary
 
 from .progress import stage_counts
 
@@ -36,9 +36,9 @@ def collect(session, limit: int = 10) -> dict:
         "failures": failures,
         "totals": {
             "papers": session.scalar(select(func.count()).select_from(Paper)),
-            "summaries": session.scalar(select(func.count()).select_from(Summary).where(Summary.status == "done")),
+            "summaries": session.scalar(select(func.count()).select_from(Summary).where(Summary.status == SUMMARY_DONE)),
             "failed_summaries": session.scalar(select(func.count()).select_from(Summary)
-                                               .where(Summary.status == "failed")),
+                                               .where(Summary.status == SUMMARY_FAILED)),
             "prompt_tokens": int(tokens[0]), "completion_tokens": int(tokens[1]),
         },
     }

@@ -3,8 +3,8 @@
 `create_app(settings, config)` builds an app with every queue declared, queue auto-creation off,
 JSON only, explicit routes by task name, late acks off by default (enabled per task where the
 task is idempotent), prefetch 1, and a Redis visibility timeout far above any retry countdown.
-`get_app()` returns the process's app, creating it from the environment on first use, so task
-modules can bind to it with `shared_task` without doing I/O at import.
+Task modules bind to the app the worker built through `shared_task`, so importing them does no
+I/O and needs no app.
 """
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ from .settings import Settings
 # its countdown is never redelivered to a second worker meanwhile.
 MAX_COUNTDOWN = 600
 VISIBILITY_TIMEOUT = 6 * 3600
-
-_app: Celery | None = None
-
 
 def create_app(settings: Settings, config: Config) -> Celery:
     app = Celery("arxiv_bot", broker=settings.broker_url, set_as_current=True)
@@ -71,17 +68,6 @@ def beat_schedule(config: Config) -> dict:
             "options": {"queue": names.FETCH_QUEUE, "expires": config.sweep.interval_seconds},
         },
     }
-
-
-def get_app() -> Celery:
-    """The process's Celery app, built from config.json and the environment on first use."""
-    global _app
-    if _app is None:
-        from .runtime import get_runtime
-
-        rt = get_runtime()
-        _app = create_app(rt.settings, rt.config)
-    return _app
 
 
 @worker_process_init.connect

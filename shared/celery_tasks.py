@@ -1,44 +1,72 @@
-"""The thin Celery side of every stage: run the plain handler, turn its errors into retries.
+"""The thin Celery side of every stage, built from the handler registry (shared.tasking).
 
-A task body is one line, `return run_stage(self, HANDLER, kwargs)`. Retries follow
-shared.tasking: TransientError -> `self.retry` with the server's Retry-After or jittered
-exponential backoff (countdown capped far below the broker's visibility timeout); waits that are
-not failures (rate limit, another worker's lease) do not use up the budget; after the budget,
-or on a PermanentError, the handler's on_give_up records the reason in the database.
+`register(HANDLERS)` (called by each services/<name>/tasks.py) makes one Celery task per
+handler, named by its task name, with the handler's late acks and time limits and the handler
+function's docstring. A task body runs the plain handler and turns its errors into retries
+through `tasking.outcome`, the same decision the embedded dispatcher takes: `self.retry` with
+the server's Retry-After or jittered backoff (the count of real failures rides in the message,
+since Celery's own count includes waits that are not failures), or give up (on_give_up has
+recorded the reason in the database).
 """
 from __future__ import annotations
 
 import logging
 
+from celery import shared_task
+
 from .errors import PermanentError, TransientError
-from .runtime import get_runtime
-from .tasking import Handler, call, retry_delay
+from .tasking import Handler, call, outcome
 
 log = logging.getLogger(__name__)
-ATTEMPT = "_attempt"  # failures so far, carried in the message (Celery's own count includes waits)
+ATTEMPT = "_attempt"  # failures so far, carried in the message
+
+
+def worker_runtime():
+    """The process's runtime, sending next stages through Celery (built on first use)."""
+    from .runtime import get_runtime
+
+    rt = get_runtime()
+    if rt.dispatcher is None:
+        from celery import current_app
+
+        from .dispatch import CeleryDispatcher
+
+        rt.dispatcher = CeleryDispatcher(current_app)
+    return rt
 
 
 def run_stage(task, handler: Handler, kwargs: dict):
-    rt = get_runtime()
+    rt = worker_runtime()
     kwargs = dict(kwargs)
     attempt = int(kwargs.pop(ATTEMPT, 0))
     try:
         return call(handler, rt, kwargs)
-    except TransientError as exc:
-        if exc.counts and attempt >= handler.retry_budget(rt):
-            log.warning("%s %s: giving up after %d retries: %s", task.name, _ids(kwargs), attempt, exc)
-            if handler.on_give_up:
-                handler.on_give_up(rt, exc, **kwargs)
+    except (TransientError, PermanentError) as exc:
+        out = outcome(handler, rt, kwargs, exc, attempt)
+        if not out.retry:
+            log.warning("%s %s: %s", task.name, _ids(kwargs), out.reason)
             return None
-        delay = retry_delay(handler, attempt, exc.retry_after)
-        log.info("%s %s: %s; retry in %.1fs", task.name, _ids(kwargs), exc, delay)
-        raise task.retry(exc=exc, countdown=delay, max_retries=None,
-                         kwargs={**kwargs, ATTEMPT: attempt + (1 if exc.counts else 0)})
-    except PermanentError as exc:
-        log.warning("%s %s: failed: %s", task.name, _ids(kwargs), exc)
-        if handler.on_give_up:
-            handler.on_give_up(rt, exc, **kwargs)
-        return None
+        log.info("%s %s: %s; retry in %.1fs", task.name, _ids(kwargs), exc, out.delay)
+        raise task.retry(exc=exc, countdown=out.delay, max_retries=None, kwargs={**kwargs, ATTEMPT: out.attempt})
+
+
+def register(handlers: list[Handler]) -> dict:
+    """One Celery task per handler (shared_task: bound to whichever app the worker built)."""
+    tasks = {}
+    for handler in handlers:
+        body = _body(handler)
+        body.__name__ = handler.task.replace(".", "_")
+        body.__doc__ = handler.fn.__doc__
+        tasks[handler.task] = shared_task(name=handler.task, bind=True, acks_late=handler.acks_late,
+                                          soft_time_limit=handler.soft_time_limit,
+                                          time_limit=handler.time_limit)(body)
+    return tasks
+
+
+def _body(handler: Handler):
+    def body(self, **kwargs):
+        return run_stage(self, handler, kwargs)
+    return body
 
 
 def _ids(kwargs: dict) -> str:

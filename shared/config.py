@@ -16,11 +16,9 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .arxiv import ANNOUNCE_TYPES, is_category
 from .errors import ConfigError
 
-ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
-# An arXiv archive ("cs", "math-ph") or category ("cs.LG", "math.GT", "astro-ph.CO").
-_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z-]+)?$")
 
 
 class _Strict(BaseModel):
@@ -124,8 +122,9 @@ class AISummaryConfig(_Strict):
     daily_token_budget: int | None = Field(default=None, ge=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     lease_seconds: float = Field(default=300.0, gt=0)
-    # Accepted for compatibility with the original bot; does nothing (replicas scale instead).
-    max_workers: int | None = None
+    # Provider calls at once in embedded mode (`arxiv-bot run`); distributed mode scales with
+    # summarizer replicas instead. Either way the rate limits above hold.
+    max_workers: int = Field(default=4, ge=1, le=64)
 
     @field_validator("api_key_env")
     @classmethod
@@ -165,7 +164,7 @@ class Config(_Strict):
         if not value:
             raise ValueError("at least one category is needed")
         for cat in value:
-            if not _CATEGORY_RE.match(cat):
+            if not is_category(cat):
                 raise ValueError(f"{cat!r} is not an arXiv category such as 'cs.LG'")
         return tuple(dict.fromkeys(value))  # drop repeats, keep order
 
@@ -195,8 +194,6 @@ class Config(_Strict):
             # A lease that can expire during a live call lets another replica pay for the paper.
             out.append(f"ai_summary.lease_seconds ({ai.lease_seconds:g}) should exceed ai_summary.timeout "
                        f"({ai.timeout:g}) by at least 10 s, or a slow call may be paid twice")
-        if self.ai_summary.max_workers is not None:
-            out.append("config key 'ai_summary.max_workers' has no effect: scale summarizer workers instead")
         return out
 
 

@@ -12,10 +12,9 @@ import datetime as dt
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from .models import Pass, PassItem, Paper, Publication, Summary
+from . import arxiv
+from .models import SUMMARY_DONE, Pass, PassItem, Paper, Publication, Summary
 
-ABS_URL = "https://arxiv.org/abs/{id}"
-PDF_URL = "https://arxiv.org/pdf/{id}v{version}"
 SECTION_KEYS = ("contributions", "method", "results", "conclusions")
 
 
@@ -26,7 +25,7 @@ def _iso(value) -> str | None:
 
 
 def _summary_dict(summary: Summary | None) -> dict | None:
-    if summary is None or summary.status != "done" or not (summary.raw_text or summary.tldr):
+    if summary is None or summary.status != SUMMARY_DONE or not (summary.raw_text or summary.tldr):
         return None
     sections = summary.sections or {}
     return {
@@ -66,8 +65,8 @@ def paper_dict(paper: Paper, item: PassItem, summary: Summary | None, day) -> di
         "summary_note": item.note,
         "doi": paper.doi,
         "journal_ref": paper.journal_ref,
-        "abs_url": ABS_URL.format(id=paper.id),
-        "pdf_url": PDF_URL.format(id=paper.id, version=version),
+        "abs_url": arxiv.abs_url(paper.id),
+        "pdf_url": arxiv.pdf_url(paper.id, version),
     }
 
 

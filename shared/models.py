@@ -59,6 +59,12 @@ SUM_SKIPPED = "skipped"      # no LLM key / disabled / --no-summaries; reason in
 SUM_BUDGET = "budget"        # daily_token_budget reached; reason in note
 SUM_TERMINAL = (SUM_DONE, SUM_FAILED, SUM_SKIPPED, SUM_BUDGET)
 
+# summaries.status: a provider call is in flight under a lease, the text is stored, or the last
+# attempt gave up (the next pass takes it over).
+SUMMARY_LEASED = "leased"
+SUMMARY_DONE = "done"
+SUMMARY_FAILED = "failed"
+
 
 class Paper(Base):
     __tablename__ = "papers"
@@ -155,7 +161,7 @@ class Summary(Base):
     prompt_hash: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
     input_mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="leased")  # leased | done | failed
+    status: Mapped[str] = mapped_column(String(16), default=SUMMARY_LEASED)  # SUMMARY_*
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     raw_text: Mapped[str | None] = mapped_column(Text)

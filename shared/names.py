@@ -1,7 +1,9 @@
 """Queue and task names: the only thing services know about each other.
 
-A service sends work to another by name (``app.send_task(names.SCORE_BATCH, ...)`` or the
-embedded dispatcher), never by importing the other service's code.
+A service sends work to another by name (`rt.dispatch(names.SCORE_BATCH, ...)`, through Celery
+or the embedded dispatcher), never by importing the other service's code. A task's queue is part
+of its name's contract: senders route by it, and the handler registered under the name
+(shared.tasking.Handler) runs on a worker consuming that queue.
 """
 from __future__ import annotations
 
@@ -28,19 +30,3 @@ TASK_QUEUES = {
     SUMMARIZE_PAPER: SUMMARIZE_QUEUE,
     PUBLISH_PASS: PUBLISH_QUEUE,
 }
-
-# `arxiv-bot worker <service>` -> the queue it consumes and the module that registers its tasks.
-SERVICES = {
-    "fetcher": (FETCH_QUEUE, "services.fetcher.tasks"),
-    "scorer": (SCORE_QUEUE, "services.scorer.tasks"),
-    "summarizer": (SUMMARIZE_QUEUE, "services.summarizer.tasks"),
-    "publisher": (PUBLISH_QUEUE, "services.publisher.tasks"),
-}
-
-# Embedded mode: the module of each service that holds its plain (Celery-free) handlers.
-HANDLER_MODULES = (
-    "services.fetcher.handlers",
-    "services.scorer.handlers",
-    "services.summarizer.handlers",
-    "services.publisher.handlers",
-)

@@ -1,13 +1,14 @@
 """Per-process runtime: config, settings and the lazily created resources every handler needs.
 
 A handler receives `rt` and takes what it uses: `rt.session()` (one transaction), `rt.dispatch()`
-(next stage, after commit), `rt.redis` (cross-process limits, None in pure embedded mode). Nothing
-connects until first use. Workers get theirs from `get_runtime()` (built from the environment);
-embedded mode builds one with a LocalDispatcher.
+(next stage, after commit), `rt.memo()` (per-process clients, limiters, compiled matchers).
+Nothing connects until first use. Whoever builds the runtime gives it its dispatcher: embedded
+mode a LocalDispatcher, `worker`/`trigger` a CeleryDispatcher; the web service none.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -21,10 +22,11 @@ class Runtime:
     def __init__(self, config: Config, settings: Settings, dispatcher=None, engine=None):
         self.config = config
         self.settings = settings
-        self._dispatcher = dispatcher
+        self.dispatcher = dispatcher  # CeleryDispatcher or LocalDispatcher (shared.dispatch)
         if engine is not None:
             self.__dict__["engine"] = engine
         self.cache: dict[str, Any] = {}  # per-process memo (compiled matcher, clients, limiters)
+        self._memo_lock = threading.RLock()
 
     @cached_property
     def engine(self):
@@ -42,38 +44,31 @@ class Runtime:
         """`with rt.session() as s:` runs one transaction (commit on success, rollback on error)."""
         return self.Session.begin()
 
-    @cached_property
-    def redis(self):
-        if not self.settings.redis_url:
-            return None
-        import redis
-
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
-                                    health_check_interval=30)
-
-    @property
-    def dispatcher(self):
-        if self._dispatcher is None:
-            from .celery_app import get_app
-            from .dispatch import CeleryDispatcher
-
-            self._dispatcher = CeleryDispatcher(get_app())
-        return self._dispatcher
-
     def dispatch(self, task: str, countdown: float | None = None, **kwargs) -> None:
         self.dispatcher.send(task, kwargs, countdown=countdown)
 
+    def send_all(self, work) -> None:
+        """Send (task, kwargs) messages, e.g. what a pass transition returned (after commit)."""
+        for task, kwargs in work:
+            self.dispatcher.send(task, kwargs)
+
     def memo(self, key: str, factory):
-        """Build a per-process object once (e.g. an HTTP client, a compiled matcher)."""
-        if key not in self.cache:
-            self.cache[key] = factory()
-        return self.cache[key]
+        """Build a per-process object once (e.g. an HTTP client, a compiled matcher). Thread-safe:
+        embedded mode summarizes in threads, and two limiters would each allow the full rate."""
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        with self._memo_lock:
+            if key not in self.cache:
+                self.cache[key] = factory()
+            return self.cache[key]
 
     def reset_after_fork(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose(close=False)
+        self._memo_lock = threading.RLock()
         self.cache.clear()  # HTTP clients and sockets are not shared across processes
-        self.__dict__.pop("redis", None)
 
 
 _runtime: Runtime | None = None

@@ -31,7 +31,8 @@ def test_original_config_loads_unchanged_with_warnings():
     cfg = load_config(ORIGINAL)
     warnings = cfg.startup_warnings()
     assert any("deduplication_methods" in w for w in warnings)
-    assert any("max_workers" in w for w in warnings)
+    assert not any("max_workers" in w for w in warnings)  # it sets embedded mode's concurrent calls now
+    assert cfg.ai_summary.max_workers == 3
     assert cfg.min_score == 2.5 and cfg.keyword_terms()[-1] == "Communication"
 
 
@@ -130,7 +131,7 @@ def test_cli_unreachable_database_and_broker(tmp_path):
 
 def test_run_stays_light(tmp_path):
     """`arxiv-bot run` must not import the heavy stacks it does not use."""
-    code = ("import sys, arxiv_bot.cli, arxiv_bot.embedded, shared.dispatch; shared.dispatch.load_handlers(); "
+    code = ("import sys, arxiv_bot.cli, arxiv_bot.embedded, arxiv_bot.services; arxiv_bot.services.handler_table(); "
             "print(sorted(m for m in ('celery', 'flask', 'alembic', 'gunicorn', 'openai', 'sklearn') "
             "if m in sys.modules))")
     out = subprocess.run([str(BIN.parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -186,7 +186,7 @@ def test_every_service_is_defined(services):
 
 
 def test_each_worker_runs_its_own_queue(services):
-    from shared.names import SERVICES
+    from arxiv_bot.services import SERVICES
 
     assert set(WORKERS) == set(SERVICES)
     for name in WORKERS:

@@ -60,7 +60,7 @@ def make_rt(tmp_path, db_url, arxiv, days_back=7) -> Runtime:
 
 def run_pass(rt) -> int:
     with rt.session() as s:
-        p, created = passes.begin_pass(s, "test")
+        p, created, _work = passes.begin(s, "test")
         assert created
         pass_id = p.id
     fetch_pass(rt, pass_id)

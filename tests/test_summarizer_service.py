@@ -170,7 +170,7 @@ def test_two_workers_share_one_limit_and_rerun_is_free(tmp_path, pg_url, redis_u
 # --- a worker killed mid-call: its lease is taken over ------------------------------------------
 
 def test_killed_worker_lease_taken_over(tmp_path, db_url, redis_url):
-    from services.fetcher.pipeline import sweep
+    from shared.lifecycle import sweep
     from shared.dispatch import CeleryDispatcher
     from shared.runtime import Runtime
 

@@ -6,11 +6,11 @@ A real worker is started too, to prove its concurrency comes from WORKER_CONCURR
 """
 from __future__ import annotations
 
-import importlib
 import subprocess
 
 import pytest
 
+from arxiv_bot import services
 from shared import celery_app, names, tasking
 from shared.config import load_config
 from shared.settings import Settings
@@ -22,8 +22,8 @@ def app():
     config = load_config(ROOT / "config.json")
     settings = Settings.from_env(config, ROOT / "config.json", env={"BROKER_URL": "redis://127.0.0.1:6379/9"})
     app = celery_app.create_app(settings, config)
-    for _queue, module in names.SERVICES.values():
-        importlib.import_module(module)
+    for service in services.SERVICES:
+        services.register_tasks(service)
     return app
 
 
@@ -58,7 +58,7 @@ def test_visibility_timeout_exceeds_every_countdown_and_time_limit(app):
     assert vt > tasking.MAX_COUNTDOWN
     assert vt > celery_app.MAX_COUNTDOWN
     assert vt > max(task.time_limit for task in _our_tasks(app).values())
-    handler = tasking.Handler(fn=lambda rt: None, backoff_cap=10_000)
+    handler = tasking.Handler(names.SWEEP, fn=lambda rt: None, backoff_cap=10_000)
     assert tasking.retry_delay(handler, 30, None) <= tasking.MAX_COUNTDOWN
     assert tasking.retry_delay(handler, 0, 99_999.0) <= tasking.MAX_COUNTDOWN
 
@@ -67,9 +67,10 @@ def test_one_queue_per_service_and_explicit_routes(app):
     assert app.conf.task_create_missing_queues is False
     assert {q.name for q in app.conf.task_queues} == set(names.QUEUES)
     services_of_queue = {}
-    for service, (queue, module) in names.SERVICES.items():
+    for service in services.SERVICES:
+        queue = services.queue(service)
         services_of_queue.setdefault(queue, []).append(service)
-        prefix = module.split(".")[1] + "."
+        prefix = service + "."
         for name in _our_tasks(app):
             if name.startswith(prefix):
                 route = app.amqp.router.route({}, name)

@@ -7,7 +7,7 @@ fetch_pass: one announcement request for all categories; when announcement days 
   after commit. An empty feed (weekend, holiday) ends the pass as "empty" with the note "no
   announcement (<day>)" and leaves the previous digest in place. Requests go through the pacer
   (RedisPacer whenever REDIS_URL/BROKER_URL gives a Redis: one request per 3 s across processes).
-start_pass and sweep (pipeline.py) also run on the fetch queue.
+Beat's start_pass and sweep (shared.lifecycle) also run on the fetch queue.
 """
 from __future__ import annotations
 
@@ -17,16 +17,15 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared import names, passes
+from shared import lifecycle, names, passes
 from shared.arxiv_pacing import make_pacer
 from shared.errors import PermanentError, TransientError
-from shared.models import PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_SCORING, FetchWatermark, Pass, PassItem, utcnow
+from shared.models import PASS_FETCHING, FetchWatermark, Pass, PassItem, utcnow
 from shared.tasking import Handler
 
 from .backfill import backfill_spans, fetch_backfill
 from .client import ArxivClient, user_agent_for
 from .ingest import upsert_papers
-from .pipeline import start_pass, sweep
 from .records import FeedItem
 from .rss import effective_type
 
@@ -106,9 +105,9 @@ def fetch_pass(rt, pass_id: int) -> None:
     result = client.fetch_announcements(categories)
     items = result.items
     if not items:
+        day = result.day.isoformat() if result.day else "today"
         with rt.session() as s:
-            day = result.day.isoformat() if result.day else "today"
-            passes.finish(s, pass_id, PASS_EMPTY, from_status=PASS_FETCHING, note=f"no announcement ({day})")
+            passes.no_announcement(s, pass_id, day)
         log.info("pass %d: no announcement (%s); previous digest left in place", pass_id, day)
         return
     extra, marked, note = _backfill(rt, client, categories, result.day)
@@ -132,22 +131,24 @@ def fetch_pass(rt, pass_id: int) -> None:
         ids = sorted({it.id for it in items + extra})
         if note:
             note = f"{note}: {len(extra)} papers of missed days added"
-        passes.advance(s, pass_id, PASS_FETCHING, PASS_SCORING, day=result.day, fetched=len(ids), note=note)
+        work = passes.fetched(s, pass_id, ids, day=result.day, note=note)
     log.info("pass %d: fetched %d papers for %s (%d backfilled)", pass_id, len(ids), result.day, len(extra))
-    for task, kwargs in passes.score_batches(pass_id, ids):
-        rt.dispatch(task, **kwargs)
+    rt.send_all(work)
 
 
 def fetch_failed(rt, exc: Exception, pass_id: int) -> None:
     """Record why the fetch failed; the pass ends as failed (the next trigger starts afresh)."""
     reason = f"cannot reach arXiv: {exc}" if isinstance(exc, TransientError) else f"arXiv response unusable: {exc}"
     with rt.session() as s:
-        passes.finish(s, pass_id, PASS_FAILED, from_status=PASS_FETCHING, error=reason)
+        passes.fetch_failed(s, pass_id, reason)
     log.error("pass %d failed: %s", pass_id, reason)
 
 
-HANDLERS = {
-    names.START_PASS: Handler(start_pass, max_retries=3),
-    names.FETCH_PASS: Handler(fetch_pass, max_retries=5, backoff_base=10.0, on_give_up=fetch_failed),
-    names.SWEEP: Handler(sweep, max_retries=0),
-}
+HANDLERS = [
+    Handler(names.START_PASS, lifecycle.start_pass, soft_time_limit=60, time_limit=90, max_retries=3,
+            embedded_retries=0),
+    Handler(names.FETCH_PASS, fetch_pass, soft_time_limit=1800, time_limit=1860, max_retries=5, backoff_base=10.0,
+            on_give_up=fetch_failed, embedded_retries=0),
+    # Not acked late: a sweep lost with its worker is simply the next sweep.
+    Handler(names.SWEEP, lifecycle.sweep, acks_late=False, soft_time_limit=60, time_limit=90, max_retries=0),
+]

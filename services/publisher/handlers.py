@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
-
 from shared import digest, names, passes
-from shared.models import PASS_PUBLISHED, PASS_PUBLISHING, Pass, Publication, utcnow
+from shared.models import Pass, Publication, utcnow
 from shared.render import feeds, html, markdown
 from shared.tasking import Handler
 
@@ -54,11 +52,9 @@ def publish_pass(rt, pass_id: int) -> None:
     with rt.session() as s:
         # Claim the pass row first: a second publisher (redelivery, sweep) waits here on the row
         # lock (SQLite: the write lock) and then finds the pass already published.
-        now = utcnow()
-        claimed = s.execute(update(Pass).where(Pass.id == pass_id, Pass.status == PASS_PUBLISHING)
-                            .values(updated_at=now).execution_options(synchronize_session=False)).rowcount
-        if not claimed:
+        if not passes.claim_publishing(s, pass_id):
             return
+        now = utcnow()
         p = s.get(Pass, pass_id)
         remove_stale_temporaries(out_dir)
         # The publication row first, so the rolling window and the day list include this day.
@@ -68,10 +64,10 @@ def publish_pass(rt, pass_id: int) -> None:
         s.get(Publication, p.day).readme_md = files["README.md"]
         for name, data in files.items():
             write_atomic(out_dir / name, data)
-        passes.finish(s, pass_id, PASS_PUBLISHED, from_status=PASS_PUBLISHING)
+        passes.published(s, pass_id)
     log.info("pass %d: published %d papers for %s to %s", pass_id, p.selected, p.day, out_dir)
 
 
-HANDLERS = {
-    names.PUBLISH_PASS: Handler(publish_pass, max_retries=5),
-}
+HANDLERS = [
+    Handler(names.PUBLISH_PASS, publish_pass, soft_time_limit=300, time_limit=330, max_retries=5),
+]

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared import names, passes
 from shared.errors import ConfigError, PermanentError
-from shared.models import PASS_PUBLISHING, PASS_SCORING, PASS_SUMMARIZING, Paper, Pass, PassItem
+from shared.arxiv import find_id
+from shared.models import PASS_SCORING, Paper, Pass, PassItem
 from shared.tasking import Handler
 
-from .interests import arxiv_id, build_interests, interest_bonus
+from .interests import build_interests, interest_bonus
 from .matcher import compile_matcher
 from .selection import select_digest
 
@@ -54,7 +55,7 @@ def pass_interests(rt, pass_id: int) -> dict:
     cfg = rt.config.interests
     model, warning = None, None
     if cfg.enabled:
-        ids = [pid for pid in map(arxiv_id, cfg.items) if pid]
+        ids = [pid for pid in map(find_id, cfg.items) if pid]
         with rt.session() as s:  # one query for every id; nothing is asked from arXiv
             known = {p.id: paper_text(p.title, p.abstract)
                      for p in s.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
@@ -121,32 +122,24 @@ def score_batch(rt, pass_id: int, paper_ids: list[str]) -> None:
 def close_scoring(rt, pass_id: int) -> None:
     """If every item of the pass is scored, run the selection exactly once (the process that
     wins the conditional status UPDATE), then enqueue summaries or the publication."""
-    work: list[tuple[str, dict]] = []
     # Before the transaction: building it may read the papers table (a second connection).
     warning = pass_interests(rt, pass_id)["warning"] if rt.config.interests.enabled else None
-    with rt.session() as s:
-        left = s.scalar(select(func.count()).select_from(PassItem)
-                        .where(PassItem.pass_id == pass_id, PassItem.scored.is_(False)))
-        if left:
-            return
-        p = s.get(Pass, pass_id)
-        if not passes.advance(s, pass_id, PASS_SCORING, PASS_SUMMARIZING):
-            return  # another scorer process won; it does the selection
+
+    def selection(s, p: Pass) -> list[str]:
         if warning and p.note is None:
             p.note = warning
-        sel = select_digest(s, pass_id, rt.config, passes.summaries_off_reason(rt.config, rt.settings, p))
+        sel = select_digest(s, p.id, rt.config, passes.summaries_off_reason(rt.config, rt.settings, p),
+                            rt.settings.llm_model)
         p.candidates, p.selected = sel.candidates, len(sel.ranked)
-        if sel.to_summarize:
-            work = [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid}) for pid in sel.to_summarize]
-        else:
-            passes.advance(s, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING)
-            work = [(names.PUBLISH_PASS, {"pass_id": pass_id})]
         log.info("pass %d: selection: %d candidates, %d selected, %d to summarize",
-                 pass_id, sel.candidates, len(sel.ranked), len(sel.to_summarize))
-    for task, kwargs in work:
-        rt.dispatch(task, **kwargs)
+                 p.id, sel.candidates, len(sel.ranked), len(sel.to_summarize))
+        return sel.to_summarize
+
+    with rt.session() as s:
+        work = passes.close_scoring(s, pass_id, selection)
+    rt.send_all(work)
 
 
-HANDLERS = {
-    names.SCORE_BATCH: Handler(score_batch, max_retries=5),
-}
+HANDLERS = [
+    Handler(names.SCORE_BATCH, score_batch, soft_time_limit=300, time_limit=330, max_retries=5),
+]

@@ -5,7 +5,10 @@ Candidates: scored items whose (effective) announce type is in `announce_types`,
 with at least one match and score >= min_score. Order: score descending, then arXiv id (ties
 break deterministically). The top `max_papers` get a rank; the first
 `max_papers_to_summarize` of them need a summary (pending) unless summaries are off for the
-pass, in which case they are marked skipped with the reason.
+pass, in which case they are marked skipped with the reason. With a daily token budget, the
+picks are granted in rank order before any call (shared.budget.plan); a paper whose summary
+already exists costs nothing (it is reused), the others beyond the budget are marked `budget`
+with the numbers.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared import budget
 from shared.config import Config
-from shared.models import SUM_PENDING, SUM_SKIPPED, PassItem
+from shared.models import SUM_BUDGET, SUM_PENDING, SUM_SKIPPED, SUMMARY_DONE, Paper, PassItem, Summary
 
 
 @dataclass
@@ -25,7 +29,8 @@ class Selection:
     to_summarize: list[str]
 
 
-def select_digest(session: Session, pass_id: int, config: Config, summaries_off_reason: str | None) -> Selection:
+def select_digest(session: Session, pass_id: int, config: Config, summaries_off_reason: str | None,
+                  model: str) -> Selection:
     rows = session.execute(
         select(PassItem.paper_id, PassItem.score, PassItem.announce_type, PassItem.excluded_by, PassItem.matched)
         .where(PassItem.pass_id == pass_id, PassItem.scored.is_(True))).all()
@@ -37,6 +42,7 @@ def select_digest(session: Session, pass_id: int, config: Config, summaries_off_
     ranked = [pid for pid, _ in cands[:config.max_papers]]
     n_sum = min(config.ai_summary.max_papers_to_summarize, len(ranked))
     to_sum = ranked[:n_sum] if summaries_off_reason is None else []
+    to_sum, over_budget, budget_note = _grant_budget(session, config, model, to_sum)
 
     cand_ids = [pid for pid, _ in cands]
     for i in range(0, len(cand_ids), 1000):
@@ -46,10 +52,30 @@ def select_digest(session: Session, pass_id: int, config: Config, summaries_off_
     for rank, pid in enumerate(ranked, start=1):
         values = {"rank": rank}
         if rank <= n_sum:
-            if summaries_off_reason is None:
-                values["summary_state"] = SUM_PENDING
-            else:
+            if summaries_off_reason is not None:
                 values.update(summary_state=SUM_SKIPPED, note=summaries_off_reason)
+            elif pid in over_budget:
+                values.update(summary_state=SUM_BUDGET, note=budget_note)
+            else:
+                values["summary_state"] = SUM_PENDING
         session.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id == pid)
                         .values(**values).execution_options(synchronize_session=False))
     return Selection(candidates=len(cands), ranked=ranked, to_summarize=to_sum)
+
+
+def _grant_budget(session: Session, config: Config, model: str, picks: list[str]) -> tuple[list[str], set, str]:
+    """(granted ids in rank order, ids over the daily budget, the note for those)."""
+    ai = config.ai_summary
+    if ai.daily_token_budget is None or not picks:
+        return picks, set(), ""
+    rows = session.execute(select(Paper.id, Paper.version, Paper.title, Paper.abstract)
+                           .where(Paper.id.in_(picks))).all()
+    info = {r.id: r for r in rows}
+    reusable = set(session.scalars(
+        select(Summary.paper_id).join(Paper, (Paper.id == Summary.paper_id) & (Paper.version == Summary.version))
+        .where(Summary.paper_id.in_(picks), Summary.status == SUMMARY_DONE, Summary.model == model,
+               Summary.language == ai.language, Summary.input_mode == ai.input)))
+    costs = [(pid, 0 if pid in reusable else budget.summary_cost(ai, info[pid].title, info[pid].abstract))
+             for pid in picks]
+    granted, refused, note = budget.plan(ai.daily_token_budget, budget.tokens_used_today(session), costs)
+    return granted, set(refused), note

@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from shared import names, passes
+from shared import arxiv, names, passes
 from shared.errors import TransientError
-from shared.models import (PASS_PUBLISHING, PASS_SUMMARIZING, SUM_DONE, SUM_FAILED, SUM_PENDING, Paper, Pass,
-                           PassItem, Summary)
+from shared.models import (SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, PassItem,
+                           Summary)
 from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
@@ -80,7 +80,7 @@ def _body(rt, paper: Paper) -> str:
 
     http = rt.memo("pdf_http", lambda: __import__("httpx").Client(follow_redirects=True))
     pacer = rt.memo("pdf_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
-    return fulltext.pdf_text(http, pacer, f"{rt.settings.arxiv_pdf_url}/{paper.id}v{paper.version}",
+    return fulltext.pdf_text(http, pacer, arxiv.pdf_url(paper.id, paper.version, rt.settings.arxiv_pdf_url),
                              rt.config.fetch.timeout_seconds, ai.max_input_tokens,
                              cache=rt.memo("fulltext_cache", OrderedDict))
 
@@ -159,7 +159,7 @@ def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict
     with rt.session() as s:
         summ = s.scalars(select(Summary).filter_by(**key)).one()
         summ.provider_calls += 1
-        summ.status, summ.lease_owner, summ.lease_expires_at = "done", None, None
+        summ.status, summ.lease_owner, summ.lease_expires_at = SUMMARY_DONE, None, None
         summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
         summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
         s.flush()
@@ -190,23 +190,23 @@ def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str) -> None:
             return
         item.summary_state, item.note = SUM_FAILED, reason
         paper = s.get(Paper, paper_id)
-        s.execute(update(Summary).filter_by(**summary_key(rt, paper)).where(Summary.status != "done")
-                  .values(status="failed", lease_owner=None, lease_expires_at=None, error=reason))
+        s.execute(update(Summary).filter_by(**summary_key(rt, paper)).where(Summary.status != SUMMARY_DONE)
+                  .values(status=SUMMARY_FAILED, lease_owner=None, lease_expires_at=None, error=reason))
     log.warning("pass %d paper %s: summary failed: %s", pass_id, paper_id, reason)
     maybe_publish(rt, pass_id)
 
 
 def maybe_publish(rt, pass_id: int) -> None:
-    """When no paper of the pass is pending, exactly one caller moves it to publishing."""
+    """When no paper of the pass is pending, exactly one caller moves it on (shared.passes)."""
     with rt.session() as s:
-        left = s.scalar(select(func.count()).select_from(PassItem)
-                        .where(PassItem.pass_id == pass_id, PassItem.summary_state == SUM_PENDING))
-        won = not left and passes.advance(s, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING)
-    if won:
-        rt.dispatch(names.PUBLISH_PASS, pass_id=pass_id)
+        work = passes.close_summarizing(s, pass_id)
+    rt.send_all(work)
 
 
-HANDLERS = {
-    names.SUMMARIZE_PAPER: Handler(summarize_paper, backoff_base=5.0, backoff_cap=300.0, on_give_up=summary_failed,
-                                   retries_from_config=lambda rt: rt.config.ai_summary.max_retries),
-}
+HANDLERS = [
+    # Acks late: a worker killed mid-call leaves the message to be redelivered, and the expired
+    # lease is taken over (at most one extra paid call per paper in flight).
+    Handler(names.SUMMARIZE_PAPER, summarize_paper, soft_time_limit=600, time_limit=660, backoff_base=5.0,
+            backoff_cap=300.0, on_give_up=summary_failed,
+            retries_from_config=lambda rt: rt.config.ai_summary.max_retries),
+]

@@ -14,12 +14,14 @@ import os
 import socket
 import threading
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared import passes
+from shared.budget import tokens_used_today
 from shared.errors import TransientError
-from shared.models import SUM_BUDGET, SUM_SKIPPED, Pass, PassItem, Paper, Summary, utcnow
+from shared.models import (SUM_BUDGET, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_LEASED, Pass, PassItem, Paper, Summary,
+                           utcnow)
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +32,6 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def tokens_used_today(s) -> int:
-    """LLM tokens paid for since 00:00 UTC, from the run records (passes opened today). Summary
-    rows are not used: their updated_at also moves when an old summary is marked stale."""
-    start = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(s.scalar(select(func.coalesce(func.sum(Pass.prompt_tokens + Pass.completion_tokens), 0))
-                        .where(Pass.created_at >= start)) or 0)
-
-
 def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
     """Decide this paper's fate in one transaction. Returns a finished summary to reuse; or
     None after either marking `item` budget/skipped or taking the lease (item stays pending).
@@ -45,7 +39,7 @@ def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
     ai = rt.config.ai_summary
     summ = s.scalars(select(Summary).filter_by(**key).with_for_update()).first()
     now = utcnow()
-    if summ is not None and summ.status == "done":
+    if summ is not None and summ.status == SUMMARY_DONE:
         return summ
     off = passes.summaries_off_reason(rt.config, rt.settings, s.get(Pass, item.pass_id))
     if off is not None:  # e.g. this replica has no key: never call, say why
@@ -53,7 +47,7 @@ def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
         return None
     # ANY unexpired lease means a call is in flight, even one with our owner name (a duplicate
     # message in another thread of this process): the lease is given up on every error path.
-    if summ is not None and summ.status == "leased" and summ.lease_expires_at and summ.lease_expires_at > now:
+    if summ is not None and summ.status == SUMMARY_LEASED and summ.lease_expires_at and summ.lease_expires_at > now:
         wait = (summ.lease_expires_at - now).total_seconds()
         raise TransientError(f"{paper.id}: being summarized by {summ.lease_owner}", retry_after=min(wait, 60),
                              counts=False)
@@ -66,13 +60,13 @@ def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
     if summ is None:
         try:
             with s.begin_nested():
-                summ = Summary(**key, status="leased")
+                summ = Summary(**key, status=SUMMARY_LEASED)
                 s.add(summ)
                 s.flush()
         except IntegrityError:
             raise TransientError(f"{paper.id}: another worker is claiming it", retry_after=2, counts=False) from None
     # A failed summary (an earlier pass gave up) or an expired lease (a crashed worker) is taken over.
-    summ.status, summ.lease_owner = "leased", lease_owner()
+    summ.status, summ.lease_owner = SUMMARY_LEASED, lease_owner()
     summ.lease_expires_at = now + dt.timedelta(seconds=ai.lease_seconds)
     summ.attempts += 1
     item.updated_at = now  # the sweep leaves work in progress alone
@@ -83,7 +77,7 @@ def release(rt, key: dict, error: str) -> None:
     """Give up our lease at once (a retry or a peer may take over), keeping the last error."""
     try:
         with rt.session() as s:
-            s.execute(update(Summary).filter_by(**key, lease_owner=lease_owner(), status="leased")
+            s.execute(update(Summary).filter_by(**key, lease_owner=lease_owner(), status=SUMMARY_LEASED)
                       .values(lease_expires_at=utcnow(), error=error[:1000]))
     except Exception as exc:  # the original error matters more; the lease expires anyway
         log.warning("could not release the summary lease: %s", type(exc).__name__)

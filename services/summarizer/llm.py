@@ -20,16 +20,13 @@ the key they were given in their 401 message) and of anything that looks like a 
 """
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
-import time
 from dataclasses import dataclass
 
-from shared.errors import ConfigError, PermanentError, TransientError
+from shared.budget import estimate_tokens
+from shared.errors import ConfigError, PermanentError, TransientError, retry_after_seconds
 
-_CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
 _KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 _REASON_CAP = 200
 
@@ -135,41 +132,6 @@ def _scrub(text: str, secret: str | None) -> str:
 
 def _reason(what: str, exc, secret: str | None) -> str:
     return _scrub(f"LLM {what} (HTTP {exc.status_code}): {_server_message(exc)}", secret)
-
-
-def retry_after_seconds(headers) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date);
-    None if absent or unreadable. Never negative."""
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    value = headers.get("retry-after")
-    if value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is not None:
-            return max(0.0, when.timestamp() - time.time())
-    return None
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap upper-ish estimate for rate limiting: 1 token per CJK character, 1 per 4 other
-    characters (rounded up). Monotonic in the text's length, so prefixes never cost more."""
-    if not text:
-        return 0
-    cjk = len(_CJK_RE.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 4)
 
 
 def estimate_messages_tokens(messages: list[dict]) -> int:
