@@ -97,9 +97,9 @@ class serve:
         self.server.shutdown()
         self.thread.join(5)
         self.server.server_close()
-        engine = self.app.extensions["arxiv_bot"]._engine
-        if engine is not None:  # close the app's pooled connections so the test DB can be dropped
-            engine.dispose()
+        rt = self.app.extensions["arxiv_bot"].rt
+        if "engine" in rt.__dict__:  # close the app's pooled connections so the test DB can be dropped
+            rt.engine.dispose()
 
 
 @functools.lru_cache(maxsize=1)
