@@ -1,8 +1,9 @@
-"""The `arxiv-bot` console script (DESIGN.md "CLI contract").
+"""The `arxiv-bot` console script (docs/ARCHITECTURE.md "CLI"; also `python -m arxiv_bot`).
 
 Heavy modules (celery, flask, openai, alembic) are imported inside the command that needs them,
-so `arxiv-bot run` starts fast. Every failure a user can cause or fix ends as one line on stderr
-and a non-zero status: 2 for bad config/usage, 1 for everything else. ARXIV_BOT_DEBUG=1 shows
+so `arxiv-bot run` starts fast. A .env file in the working directory is read first (the real
+environment wins). Every failure a user can cause or fix ends as one line on stderr and a
+non-zero status: 2 for bad config/usage, 1 for everything else. ARXIV_BOT_DEBUG=1 shows
 tracebacks of unexpected errors.
 """
 from __future__ import annotations
@@ -11,56 +12,110 @@ import argparse
 import os
 import sys
 
-from shared.errors import UserError, first_line
+from shared.errors import ConfigError, UserError, first_line
 
 WORKER_SERVICES = ("fetcher", "scorer", "summarizer", "publisher")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, but not "(default: None)" for options without one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("arxiv-bot")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arxiv-bot", description="Daily arXiv digest service.")
-    parser.add_argument("--config", help="path of config.json (default: $ARXIV_BOT_CONFIG or ./config.json)")
+    # Accepted before and after the command (`arxiv-bot -v run` and `arxiv-bot run -v`); SUPPRESS
+    # keeps a subcommand's defaults from overwriting what was given before it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", dest="config", metavar="PATH",
+                        help="path of config.json (default: $ARXIV_BOT_CONFIG or ./config.json)")
+    common.add_argument("-v", "--verbose", action="count", dest="verbose",
+                        help="more output: -v logs at INFO, -vv at DEBUG (overrides LOG_LEVEL)")
+    common.add_argument("-q", "--quiet", action="store_true", dest="quiet",
+                        help="less output: errors and the final line only")
+
+    parser = argparse.ArgumentParser(prog="arxiv-bot", formatter_class=_Help, parents=[common],
+                                     description="Daily arXiv digest service: fetch, score, summarize, publish.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="one whole pass in this process, then exit")
+    def command(name, help_, **kw):
+        return sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".",
+                              formatter_class=_Help, parents=[common], **kw)
+
+    run = command("run", "one whole pass in this process, then exit")
     run.add_argument("--no-summaries", action="store_true", help="do not call the LLM in this pass")
 
-    worker = sub.add_parser("worker", help="run one service's Celery worker")
-    worker.add_argument("service", choices=WORKER_SERVICES)
+    worker = command("worker", "run one service's Celery worker")
+    worker.add_argument("service", choices=WORKER_SERVICES, help="the service (it consumes its own queue)")
     worker.add_argument("--concurrency", type=int, default=None,
                         help="worker processes (default: $WORKER_CONCURRENCY or 1)")
     worker.add_argument("--pool", default=None, help=argparse.SUPPRESS)
 
-    sub.add_parser("beat", help="Celery beat with the schedule in config.json")
+    command("beat", "Celery beat with the schedule in config.json")
 
-    trigger = sub.add_parser("trigger", help="enqueue one pass on the running workers")
+    trigger = command("trigger", "enqueue one pass on the running workers")
     trigger.add_argument("--wait", action="store_true", help="block until the pass is published")
     trigger.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (with --wait)")
     trigger.add_argument("--no-summaries", action="store_true", help=argparse.SUPPRESS)
 
-    serve = sub.add_parser("serve", help="the web service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = command("serve", "the web service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
 
-    status = sub.add_parser("status", help="papers per stage, last runs, failures")
+    status = command("status", "papers per stage, last runs, failures")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    db = sub.add_parser("db", help="database maintenance")
+    db = command("db", "database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help="apply migrations")
-    for command in list(sub.choices.values()) + list(db_sub.choices.values()):
-        # `arxiv-bot run --config X` and `arxiv-bot --config X run` both work.
-        command.add_argument("--config", dest="config_sub", metavar="PATH", help="path of config.json")
+    db_sub.add_parser("upgrade", help="apply migrations", description="Apply migrations.", parents=[common])
+
+    cfg = command("config", "config.json helpers")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    cfg_sub.add_parser("schema", help="print the JSON Schema of config.json (for editors)",
+                       description="Print the JSON Schema of config.json (for editors).", parents=[common])
+    cfg_sub.add_parser("check", help="validate config.json and the environment, print warnings",
+                       description="Validate config.json and the environment, print warnings.", parents=[common])
     return parser
+
+
+def _log_level(args) -> str:
+    """-v/-q win over LOG_LEVEL; an unknown LOG_LEVEL is an error, not silently INFO."""
+    if args.verbose:
+        return "DEBUG" if args.verbose > 1 else "INFO"
+    if args.quiet:
+        return "ERROR"
+    level = (os.environ.get("LOG_LEVEL") or "").strip().upper()
+    if level and level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL: {os.environ['LOG_LEVEL']!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _load(args):
     from shared.logs import setup_logging
     from shared.settings import load
 
+    level = _log_level(args)
+    if level:
+        os.environ["LOG_LEVEL"] = level  # workers, beat and gunicorn read it too
     setup_logging()
-    config, settings = load(getattr(args, "config_sub", None) or args.config)
-    for warning in config.startup_warnings():
-        print(f"arxiv-bot: warning: {warning}", file=sys.stderr)
+    config, settings = load(args.config)
+    if not args.quiet:
+        for warning in config.startup_warnings():
+            print(f"arxiv-bot: warning: {warning}", file=sys.stderr)
     return config, settings
 
 
@@ -68,7 +123,7 @@ def cmd_run(args) -> int:
     from .embedded import run_pass
 
     config, settings = _load(args)
-    return run_pass(config, settings, no_summaries=args.no_summaries)
+    return run_pass(config, settings, no_summaries=args.no_summaries, quiet=args.quiet)
 
 
 def cmd_worker(args) -> int:
@@ -117,13 +172,43 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    if args.config_command == "schema":
+        import json
+
+        from shared.config import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    config, settings = _load(args)
+    print(f"{settings.config_path}: ok ({len(config.categories)} categories, "
+          f"{len(config.keyword_terms())} keywords)")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "beat": cmd_beat, "trigger": cmd_trigger,
-            "serve": cmd_serve, "status": cmd_status, "db": cmd_db}
+            "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config}
+
+
+def _read_dotenv() -> None:
+    """./.env, if present, fills variables the real environment does not set."""
+    if not os.path.isfile(".env"):
+        return
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv(".env", override=False)
+    except Exception as exc:  # a broken .env is the user's to fix: say which line
+        raise ConfigError(f".env: cannot read it: {first_line(exc)}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name, default in (("quiet", False), ("verbose", 0), ("config", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     try:
+        _read_dotenv()
         return COMMANDS[args.command](args) or 0
     except UserError as exc:
         print(f"arxiv-bot: error: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ from .progress import Progress, outcome_line
 from .services import handler_table
 
 
-def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> int:
+def run_pass(config: Config, settings: Settings, no_summaries: bool = False, quiet: bool = False) -> int:
     if not os.environ.get("LOG_LEVEL"):
         # A person reads progress lines and one final line; LOG_LEVEL=INFO shows the log instead.
         logging.getLogger().setLevel(logging.CRITICAL)
@@ -34,7 +34,7 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False) -> 
     set_runtime(rt)
     ensure_schema(rt.engine)
 
-    progress = Progress(rt, sys.stdout)
+    progress = Progress(rt, open(os.devnull, "w") if quiet else sys.stdout)
     dispatcher.on_step = progress.step
     progress.begin(no_summaries)
     pass_id, _created = lifecycle.start_pass(rt, trigger="cli", no_summaries=no_summaries)

@@ -135,6 +135,8 @@ class AISummaryConfig(_Strict):
 
 
 class Config(_Strict):
+    # Editors validate config.json against `arxiv-bot config schema` when it names the schema.
+    schema_url: str | None = Field(default=None, alias="$schema")
     categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.DC", "cs.LG")
     keywords: tuple[KeywordEntry, ...] = ()
     exclude_keywords: tuple[KeywordEntry, ...] = ()
@@ -229,6 +231,14 @@ def _describe(exc: ValidationError, source: str) -> str:
         return f"{source}: unknown key '{key}'{hint}"
     msg = err["msg"].removeprefix("Value error, ")
     return f"{source}: '{key}': {msg}"
+
+
+def json_schema() -> dict:
+    """The JSON Schema of config.json (`arxiv-bot config schema`), for editors and CI checks."""
+    schema = Config.model_json_schema(by_alias=True)
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "arxiv-bot config.json",
+              **schema}
+    return schema
 
 
 def parse_config(data: Any, source: str = "config.json") -> Config:

@@ -6,7 +6,7 @@ else; `Settings.__repr__` never shows it, so printing or logging settings leaks 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = "sqlite:///data/arxiv-bot.db"
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_PDF_URL = "https://arxiv.org/pdf"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,11 @@ class Settings:
     def from_env(cls, config: Config, config_path: Path, env: dict[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         ai = config.ai_summary
-        key_env = "LLM_API_KEY" if env.get("LLM_API_KEY") else ai.api_key_env
+        key_env = _key_variable(env, ai.api_key_env)
+        # An OpenAI key goes to OpenAI unless a base URL says otherwise: never to the default
+        # provider of config.json, which would receive (and could log) someone else's key.
+        base_url = env.get("LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or (
+            OPENAI_BASE_URL if key_env == "OPENAI_API_KEY" else ai.base_url)
         broker = env.get("BROKER_URL") or None
         redis_url = env.get("REDIS_URL") or (broker if broker and broker.startswith("redis") else None)
         settings = cls(
@@ -49,7 +54,7 @@ class Settings:
             arxiv_api_url=env.get("ARXIV_API_URL") or DEFAULT_API_URL,
             arxiv_pdf_url=(env.get("ARXIV_PDF_URL") or DEFAULT_PDF_URL).rstrip("/"),
             output_dir=Path(env.get("OUTPUT_DIR") or "output"),
-            llm_base_url=env.get("LLM_BASE_URL") or ai.base_url,
+            llm_base_url=base_url,
             llm_model=env.get("LLM_MODEL") or ai.model,
             llm_key_env=key_env,
             llm_api_key=env.get(key_env) or None,
@@ -76,8 +81,15 @@ class Settings:
     def llm_enabled(self) -> bool:
         return self.llm_api_key is not None
 
-    def with_overrides(self, **changes) -> "Settings":
-        return replace(self, **changes)
+
+
+def _key_variable(env, configured: str) -> str:
+    """Where the LLM key comes from: LLM_API_KEY, else the variable config.json names, else the
+    ecosystem's OPENAI_API_KEY; with none set, the configured name (for "set X" messages)."""
+    for name in ("LLM_API_KEY", configured, "OPENAI_API_KEY"):
+        if env.get(name):
+            return name
+    return configured
 
 
 def load(config_path: str | Path | None = None, env: dict[str, str] | None = None) -> tuple[Config, Settings]:

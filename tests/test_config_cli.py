@@ -136,3 +136,102 @@ def test_run_stays_light(tmp_path):
             "if m in sys.modules))")
     out = subprocess.run([str(BIN.parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# --- the conventions users expect (issue 11) ------------------------------------------------
+
+def test_version_and_python_dash_m(tmp_path):
+    res = run_cli(tmp_path, "--version")
+    assert res.returncode == 0 and res.stdout.strip().startswith("arxiv-bot ") and res.stdout.split()[1][0].isdigit()
+    mod = subprocess.run([str(BIN.parent / "python"), "-m", "arxiv_bot", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert mod.returncode == 0 and mod.stdout == res.stdout
+
+
+def test_every_command_and_option_has_help():
+    from arxiv_bot.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, __import__("argparse")._SubParsersAction):
+                for name, sub in action.choices.items():
+                    assert sub.description, f"{path} {name}: no description"
+                    yield from walk(sub, f"{path} {name}")
+            elif action.help != "==SUPPRESS==":
+                yield path, action
+
+    actions = list(walk(build_parser(), "arxiv-bot"))
+    assert len(actions) > 20
+    for path, action in actions:
+        assert action.help, f"{path} {action.option_strings or action.dest}: no help"
+    res = subprocess.run([str(BIN), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert "(default: 8000)" in res.stdout and "(default: 127.0.0.1)" in res.stdout
+
+
+def test_options_before_or_after_the_command(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"categories": ["cs.LG"], "max_paper": 3}))
+    for args in (("--config", str(cfg), "config", "check"), ("config", "check", "--config", str(cfg))):
+        res = run_cli(tmp_path, *args)
+        assert res.returncode == 2 and "unknown key 'max_paper'" in res.stderr, args
+
+
+def test_unknown_log_level_is_an_error_and_v_q_override_it(tmp_path):
+    env = {"ARXIV_BOT_CONFIG": str(ROOT / "config.json"), "LOG_LEVEL": "LOUD"}
+    res = run_cli(tmp_path, "config", "check", env=env)
+    assert res.returncode == 2 and res.stderr.strip() == \
+        "arxiv-bot: error: LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    assert run_cli(tmp_path, "-v", "config", "check", env=env).returncode == 0
+    quiet = run_cli(tmp_path, "config", "check", "-q", env={**env, "ARXIV_BOT_CONFIG": str(ORIGINAL)})
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr  # -q drops the start-up warnings
+    loud = run_cli(tmp_path, "config", "check", env={**env, "LOG_LEVEL": "info", "ARXIV_BOT_CONFIG": str(ORIGINAL)})
+    assert loud.returncode == 0 and "deduplication_methods" in loud.stderr
+
+
+def test_openai_variables_are_honoured_when_llm_ones_are_unset():
+    cfg = load_config(ROOT / "config.json")
+    only_openai = Settings.from_env(cfg, ROOT / "config.json", env={"OPENAI_API_KEY": "sk-test-openai"})
+    assert only_openai.llm_api_key == "sk-test-openai" and only_openai.llm_key_env == "OPENAI_API_KEY"
+    # Never to the config's default provider (DashScope): an OpenAI key goes to OpenAI.
+    assert only_openai.llm_base_url == "https://api.openai.com/v1"
+    with_base = Settings.from_env(cfg, ROOT / "config.json",
+                                  env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert with_base.llm_base_url == "http://127.0.0.1:9/v1"
+    both = Settings.from_env(cfg, ROOT / "config.json", env={"OPENAI_API_KEY": "a", "LLM_API_KEY": "b",
+                                                              "LLM_BASE_URL": "http://127.0.0.1:8/v1"})
+    assert (both.llm_api_key, both.llm_key_env, both.llm_base_url) == ("b", "LLM_API_KEY", "http://127.0.0.1:8/v1")
+    configured = Settings.from_env(cfg, ROOT / "config.json", env={"OPENAI_API_KEY": "a", "DASHSCOPE_API_KEY": "d"})
+    assert configured.llm_api_key == "d" and configured.llm_base_url == cfg.ai_summary.base_url
+    none = Settings.from_env(cfg, ROOT / "config.json", env={})
+    assert none.llm_api_key is None and none.llm_key_env == "DASHSCOPE_API_KEY"
+
+
+def test_dotenv_is_read_and_the_real_environment_wins(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"categories": ["cs.LG"], "max_paper": 1}))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"categories": ["cs.LG"]}))
+    (tmp_path / ".env").write_text(f"ARXIV_BOT_CONFIG={good}\nLOG_LEVEL=NOPE\n")
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k not in ("ARXIV_BOT_CONFIG", "LOG_LEVEL")}
+    res = subprocess.run([str(BIN), "config", "check"], capture_output=True, text=True, env=base, cwd=tmp_path,
+                         timeout=60)
+    assert res.returncode == 2 and "LOG_LEVEL: 'NOPE'" in res.stderr  # .env was read
+    res = subprocess.run([str(BIN), "config", "check"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                         env={**base, "LOG_LEVEL": "WARNING"})
+    assert res.returncode == 0 and str(good) in res.stdout  # .env's config; the real LOG_LEVEL won
+
+
+def test_config_schema_validates_the_shipped_configs(tmp_path):
+    import jsonschema
+
+    res = run_cli(tmp_path, "config", "schema")
+    assert res.returncode == 0
+    schema = json.loads(res.stdout)
+    for path in (ROOT / "config.json", ROOT / "demo" / "config.json", ORIGINAL):
+        jsonschema.validate(json.loads(path.read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"categories": ["cs.LG"], "max_paper": 3}, schema)
+    with_schema = {"$schema": "https://example.org/arxiv-bot.schema.json", "categories": ["cs.LG"]}
+    jsonschema.validate(with_schema, schema)
+    assert parse_config(with_schema).categories == ("cs.LG",)

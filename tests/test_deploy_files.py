@@ -300,7 +300,7 @@ def _config_keys(model, prefix="") -> list[str]:
 
     keys = []
     for name, field in model.model_fields.items():
-        keys.append(prefix + name)
+        keys.append(prefix + (field.alias or name))
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys.extend(_config_keys(ann, f"{prefix}{name}."))
@@ -316,6 +316,7 @@ def test_deploy_doc_covers_every_config_key_and_variable():
     assert missing == [], f"docs/DEPLOY.md does not document: {missing}"
     settings_src = (ROOT / "shared/settings.py").read_text(encoding="utf-8")
     read_vars = set(re.findall(r'env\.get\("([A-Z_]+)"\)', settings_src))
+    read_vars |= set(re.findall(r'"([A-Z][A-Z_]*_(?:API_KEY|BASE_URL))"', settings_src))  # key/URL lookups
     assert {"DATABASE_URL", "BROKER_URL", "LLM_API_KEY"} <= read_vars
     env_vars = read_vars | {"ARXIV_BOT_CONFIG", "WORKER_CONCURRENCY", "LOG_LEVEL", "DASHSCOPE_API_KEY"}
     env_vars |= _variables_read_by_the_code()
