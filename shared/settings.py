@@ -1,4 +1,4 @@
-"""Environment settings (DESIGN.md "Environment"): each optional, each overrides config.json.
+"""Environment settings (docs/DESIGN.md "Environment"): each optional, each overrides config.json.
 
 `Settings.from_env()` reads them once at start-up. The LLM key is looked up here and nowhere
 else; `Settings.__repr__` never shows it, so printing or logging settings leaks no secret.

@@ -2,7 +2,7 @@
 
 The factory stays small: it loads the configuration (no I/O beyond reading config.json), builds
 the backend (shared.runtime.Runtime: engine made on first use; the response cache), registers
-the views (web/views.py, DESIGN.md "HTTP contract") and the error handlers (web/errors.py), and
+the views (web/views.py, docs/DESIGN.md "HTTP contract") and the error handlers (web/errors.py), and
 puts the WSGI fast path (web/fastpath.py) in front.
 """
 from __future__ import annotations

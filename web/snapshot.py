@@ -3,8 +3,8 @@
 `load_snapshot(session, config, settings)` reads, in a handful of queries, everything the routes
 need for the latest publication: the latest digest's papers, the feeds' rolling window, the
 published days and the known categories. The builders turn a snapshot plus normalised filters
-into cache Entries (bytes + validators); they do no database access except `day_entry` (an
-earlier day, loaded once per stamp and day, then cached).
+into cache Entries (bytes + validators) and do no database access: an earlier day's papers are
+loaded by the /day view (web/views.py) once per stamp and day, then cached.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The routes (DESIGN.md "HTTP contract"), as one blueprint.
+"""The routes (docs/DESIGN.md "HTTP contract"), as one blueprint.
 
 / (HTML of the latest digest), /day/YYYY-MM-DD, /feed.xml, /atom.xml, /feed.json, /papers.json,
 /README.md, /static/style.css, /healthz. Feeds, JSON, the README and the page take category,
