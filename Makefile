@@ -27,12 +27,15 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-## The pipeline on a recorded announcement day served by the local arXiv stand-in, then the web page
-demo: $(VENV)/.installed-test
+## The pipeline on a recorded announcement day served by the local arXiv stand-in, then the web page.
+## Needs only the runtime install (the stand-in uses the standard library and lxml). Both ports are
+## checked first: `make demo PORT=8010 DEMO_ARXIV_PORT=8011` picks others.
+demo: $(VENV)/.installed
+	@$(BIN)/python demo/ports.py $(PORT) $(DEMO_ARXIV_PORT)
 	@mkdir -p data/demo
 	@$(BIN)/python -m tests.standins.arxiv --port $(DEMO_ARXIV_PORT) > data/demo/arxiv-standin.log 2>&1 & \
 	  pid=$$!; trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
-	  sleep 1; \
+	  $(BIN)/python demo/ports.py --wait $(DEMO_ARXIV_PORT) || { cat data/demo/arxiv-standin.log; exit 1; }; \
 	  export ARXIV_RSS_URL=http://127.0.0.1:$(DEMO_ARXIV_PORT)/rss ARXIV_API_URL=http://127.0.0.1:$(DEMO_ARXIV_PORT)/api/query \
 	         ARXIV_BOT_CONFIG=demo/config.json DATABASE_URL=sqlite:///data/demo/arxiv-bot.db OUTPUT_DIR=output/demo \
 	         LLM_API_KEY= DASHSCOPE_API_KEY=; \

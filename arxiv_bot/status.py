@@ -1,13 +1,23 @@
 """`arxiv-bot status`: papers per stage for the latest pass and overall, the last passes with
-their outcome, failures with reasons, LLM tokens used. `--json` for scripts."""
+their outcome, failures with reasons, why summaries were skipped, LLM tokens used. `--json` for
+scripts.
+
+It only reads: it never creates or migrates a database. A missing SQLite file or a database
+without arxiv-bot's tables is a one-line error naming the database it looked for. The exit
+status is 1 when the latest pass failed (so a cron job or a health check can act on it).
+"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from shared.db import check_connection, ensure_schema, make_engine, session_factory
-from shared.models import SUM_BUDGET, SUM_FAILED, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, PassItem, Summary
+from shared.db import HEAD_REVISION, check_connection, current_revision, make_engine, safe_url, session_factory
+from shared.errors import UserError
+from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass,
+                           PassItem, Summary)
 
 from .progress import stage_counts
 
@@ -24,6 +34,9 @@ def collect(session, limit: int = 10) -> dict:
                                .where(PassItem.pass_id == latest.id,
                                       PassItem.summary_state.in_([SUM_FAILED, SUM_BUDGET]))).all()
         failures = [{"paper_id": r.paper_id, "state": r.summary_state, "reason": r.note} for r in rows]
+        skips = session.execute(select(PassItem.note, func.count())
+                                .where(PassItem.pass_id == latest.id, PassItem.summary_state == SUM_SKIPPED)
+                                .group_by(PassItem.note).order_by(func.count().desc())).all()
     tokens = session.execute(select(func.coalesce(func.sum(Summary.prompt_tokens), 0),
                                     func.coalesce(func.sum(Summary.completion_tokens), 0))).one()
     failed_per_pass = dict(session.execute(
@@ -31,7 +44,8 @@ def collect(session, limit: int = 10) -> dict:
                                                      PassItem.summary_state == SUM_FAILED)
         .group_by(PassItem.pass_id)).all()) if recent else {}
     return {
-        "latest_pass": _pass_dict(latest, stage_counts(session, latest.id)) if latest else None,
+        "latest_pass": {**_pass_dict(latest, stage_counts(session, latest.id)),
+                        "skip_reasons": {note or "no reason recorded": n for note, n in skips}} if latest else None,
         "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0)} for p in recent],
         "failures": failures,
         "totals": {
@@ -55,35 +69,68 @@ def _pass_dict(p: Pass, counts: dict | None = None) -> dict:
     return out
 
 
-def show_status(config, settings, as_json: bool = False) -> int:
-    engine = make_engine(settings.database_url)
+def open_existing(database_url: str):
+    """An engine on the database `status` reads, or UserError (one line naming it) when there is
+    none: a missing SQLite file is not created, and a database is never migrated here."""
+    url = make_url(database_url) if "://" in database_url else None
+    if url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if not path.is_file():
+            raise UserError(f"no database at {path.resolve()} (DATABASE_URL={safe_url(database_url)}): "
+                            "nothing has run with it yet; run `arxiv-bot run` here, or set DATABASE_URL")
+    engine = make_engine(database_url)
     check_connection(engine)
-    ensure_schema(engine)
+    revision = current_revision(engine)
+    if revision is None:
+        raise UserError(f"database {safe_url(engine)} has no arxiv-bot tables: run `arxiv-bot run` or "
+                        "`arxiv-bot db upgrade` first")
+    if revision != HEAD_REVISION:
+        raise UserError(f"database {safe_url(engine)} is at schema revision {revision}, this arxiv-bot reads "
+                        f"{HEAD_REVISION}: run `arxiv-bot db upgrade`")
+    return engine
+
+
+def _day(p: dict) -> str:
+    """"day 2024-11-28", or for a pass that failed before the feed named its day, when it ran."""
+    if p["day"]:
+        return f"day {p['day']}"
+    return f"day not known (started {p['started'].replace('T', ' ')[:16]})"
+
+
+def show_status(config, settings, as_json: bool = False) -> int:
+    """Print the status; 1 when the latest pass failed, else 0."""
+    engine = open_existing(settings.database_url)
     with session_factory(engine).begin() as s:
         data = collect(s)
+    latest = data["latest_pass"]
+    code = 1 if latest is not None and latest["status"] == PASS_FAILED else 0
     if as_json:
         print(json.dumps(data, indent=2))
-        return 0
-    latest = data["latest_pass"]
+        return code
     if latest is None:
-        print("no pass yet: run `arxiv-bot run` or `arxiv-bot trigger`")
+        print(f"no pass yet in {safe_url(engine)}: run `arxiv-bot run` or `arxiv-bot trigger`")
         return 0
     st = latest["stages"]
-    print(f"latest pass {latest['id']} ({latest['trigger']}): {latest['status']}, day {latest['day']}")
+    print(f"latest pass {latest['id']} ({latest['trigger']}): {latest['status']}, {_day(latest)}")
     print(f"  papers: {st['items']} fetched, {st['scored']} scored, {latest['candidates']} candidates, "
           f"{latest['selected']} in the digest")
+    skipped = "; ".join(f"{n} {reason}" if len(latest["skip_reasons"]) > 1 else reason
+                        for reason, n in latest["skip_reasons"].items())
     print(f"  summaries: {st['done']} done, {st['pending']} pending, {st['failed']} failed, "
-          f"{st['skipped']} skipped, {st['budget']} over budget; {latest['tokens']} tokens")
+          f"{st['skipped']} skipped{f' ({skipped})' if skipped else ''}, {st['budget']} over budget; "
+          f"{latest['tokens']} tokens")
     for f in data["failures"]:
         print(f"  {f['state']}: {f['paper_id']}: {f['reason']}")
     print("last passes:")
     for p in data["passes"]:
         extra = p["error"] or p["note"] or ""
         failed = f"{p['failed_summaries']} failed summaries  " if p["failed_summaries"] else ""
-        print(f"  #{p['id']:<4} {p['started']}  {p['status']:<11} day {p['day']}  {p['selected']} papers  "
+        print(f"  #{p['id']:<4} {p['started']}  {p['status']:<11} {_day(p)}  {p['selected']} papers  "
               f"{p['tokens']} tokens  {failed}{extra}".rstrip())
     t = data["totals"]
     print(f"overall: {t['papers']} papers, {t['summaries']} summaries ({t['failed_summaries']} failed), "
           f"{t['prompt_tokens'] + t['completion_tokens']} LLM tokens "
           f"({t['prompt_tokens']} prompt + {t['completion_tokens']} completion)")
-    return 0
+    if code:
+        print(f"the latest pass failed: {latest['error'] or 'no reason recorded'}")
+    return code

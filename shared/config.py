@@ -94,7 +94,19 @@ class FeedsConfig(_Strict):
 
     window_days: int = Field(default=30, ge=1)
     max_items: int = Field(default=200, ge=1, le=5000)
-    public_url: str = "http://127.0.0.1:8000"  # used for self links in the feeds
+    # The site's public base URL, for the feeds' self links and the OPML. None: the web service
+    # uses the URL each request came to; the publisher's files use links relative to themselves.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.match(r"^https?://[^\s/?#<>\"']+(/[^\s?#<>\"']*)?$", value):
+            raise ValueError(f"expected an http(s) base URL such as https://digest.example.org, got {value[:80]!r}")
+        return value.rstrip("/")
 
 
 class SweepConfig(_Strict):

@@ -154,12 +154,14 @@ def test_feeds_are_deterministic():
 def test_readme_layout_matches_original():
     papers = [make_paper(1), make_paper(2, summary=False)]
     md = render_readme(context(papers))
-    order = ["# arXiv Papers Bot", "## 📊 Statistics", "- **Last Updated**: 2024-11-28 06:07:54 UTC",
+    order = ["# arXiv Papers Bot", "**📅 arXiv announcements of Thursday, 28 November 2024** (2024-11-28)",
+             "## 📊 Statistics", "- **Announcement Day**: 2024-11-28", "- **Last Updated**: 2024-11-28 06:07:54 UTC",
              "- **Total Papers Found**: 2", "- **Categories Monitored**: cs.AI, cs.CL, cs.DC, cs.LG",
              "## 📚 Recent Papers", "### 1. [Paper number 1](https://arxiv.org/abs/2411.17701)",
              "**Authors**: Ada L., Bo M.  ", "**Category**: cs.LG  ", "**Published**: 2024-11-28  ",
              "**Score**: 9.0  ", "**Type**: new  ", "**ArXiv ID**: 2411.17701v2  ",
-             "**Matched**: LLM (title/abstract), Inference (abstract)", "#### Abstract",
+             "**Matched**: LLM, Inference · title  ", "#### Abstract",
+             "<details>\n<summary>Full abstract</summary>\n\n" + ABSTRACT[:60], "</details>",
              "<details>", "🤖 AI Summary (by qwen-long)", "TL;DR", "Main contributions", "</details>",
              "### 2. [Paper number 2](https://arxiv.org/abs/2411.17702)", "**Score**: 8.0  ",
              "*AI summaries disabled: set DASHSCOPE\\_API\\_KEY*",
@@ -193,7 +195,8 @@ def test_cut_and_escape_helpers():
 def test_hostile_readme():
     md = render_readme(context([hostile_paper(), make_paper(2, summary=False)]))
     assert_inert_html(md.replace("<details>", "").replace("</details>", ""))
-    assert md.count("<details>") == md.count("</details>") == 1  # data never opens/closes a block
+    # data never opens/closes a block: only the hostile paper's summary and paper 2's long abstract fold
+    assert md.count("<details>") == md.count("</details>") == 2
     # every "[x](javascript:...)" from the data lost its "[" (backslash-escaped or an entity)
     assert not re.search(r"(?<!\\)\[x\\?\]\(javascript:", md)
     assert md.count("\\[x\\](javascript:") >= 3 and "&#91;x](javascript:" in md
@@ -207,7 +210,9 @@ def test_hostile_html_page():
     body = page.split("<main>", 1)[1]
     assert_inert_html(body)
     tree = etree.HTML(page)
-    assert len(tree.findall(".//details")) == 1 and len(tree.findall(".//li[@class='paper']")) == 2
+    # Only the page's own folds (contents, 2 abstracts, 1 summary, archive): none from the data.
+    assert len(tree.findall(".//details")) == 5 and len(tree.findall(".//details[@class='summary']")) == 1
+    assert len(tree.findall(".//li[@class='paper']")) == 2
     assert "Title &lt;script&gt;" in page and "javascript:" not in "".join(tree.xpath("//a/@href"))
 
 

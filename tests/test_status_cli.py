@@ -19,7 +19,7 @@ import termios
 
 import pytest
 
-from tests.procs import BIN
+from tests.procs import BIN, Stack, write_config
 from tests.standins.llm import LLMStandin
 from tests.test_e2e import LLM_KEY, make_stack, standins  # noqa: F401  (standins is a fixture)
 
@@ -114,8 +114,76 @@ def test_status_text_and_json_after_real_passes(two_passes):
     assert text.count(" published ") >= 2 and LLM_KEY not in text
 
 
-def test_status_on_an_empty_database(tmp_path, sqlite_url, standins):  # noqa: F811
-    stack = make_stack(tmp_path, sqlite_url, standins)
+def _status_stack(tmp_path, db_url: str | None) -> Stack:
+    """No stand-ins needed: status only reads the database."""
+    env = {"ARXIV_BOT_CONFIG": str(write_config(tmp_path)), "LLM_API_KEY": "", "BROKER_URL": ""}
+    stack = Stack(tmp_path, env)
+    stack.env.pop("DATABASE_URL", None)
+    if db_url:
+        stack.env["DATABASE_URL"] = db_url
+    return stack
+
+
+def test_status_never_creates_a_database(tmp_path):
+    """Run where nothing ran yet (the default sqlite:///data/arxiv-bot.db, relative to the
+    working directory): a one-line error naming the database it looked for, nothing created."""
+    stack = _status_stack(tmp_path, None)
+    res = stack.cli("status", check=False)
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr.strip() == (f"arxiv-bot: error: no database at {tmp_path / 'data' / 'arxiv-bot.db'} "
+                                  "(DATABASE_URL=sqlite:///data/arxiv-bot.db): nothing has run with it yet; "
+                                  "run `arxiv-bot run` here, or set DATABASE_URL")
+    assert not (tmp_path / "data").exists()
+    assert stack.cli("status", "--json", check=False).returncode == 1 and not (tmp_path / "data").exists()
+
+
+def test_status_on_an_empty_database(tmp_path, db_url):
+    stack = _status_stack(tmp_path, db_url)
+    res = stack.cli("status", check=False)  # the database exists (PG) or not (SQLite), without tables
+    assert res.returncode == 1 and ("has no arxiv-bot tables" in res.stderr or "no database at" in res.stderr)
+    stack.cli("db", "upgrade")
     assert "no pass yet" in stack.cli("status").stdout
     data = json.loads(stack.cli("status", "--json").stdout)
     assert data["latest_pass"] is None and data["passes"] == [] and data["totals"]["papers"] == 0
+
+
+def test_status_names_skip_reasons_and_failed_pass_day(tmp_path, sqlite_url):
+    import datetime as dt
+
+    from shared.db import make_engine, session_factory
+    from shared.models import Paper, Pass, PassItem
+
+    stack = _status_stack(tmp_path, sqlite_url)
+    stack.cli("db", "upgrade")
+    engine = make_engine(sqlite_url)
+    sm = session_factory(engine)
+    with sm.begin() as s:
+        done = Pass(status="published", day=dt.date(2024, 11, 28), selected=3)
+        s.add(done)
+        s.flush()
+        done.active = None
+        for n in range(3):
+            s.add(Paper(id=f"2411.0000{n}", version=1, title="t", abstract="a", authors=["A"],
+                        primary_category="cs.LG", categories=["cs.LG"]))
+            s.add(PassItem(pass_id=done.id, paper_id=f"2411.0000{n}", version=1, announce_type="new", scored=True,
+                           rank=n + 1, summary_state="skipped", note="AI summaries disabled: set DASHSCOPE_API_KEY"))
+    text = stack.cli("status").stdout
+    assert "3 skipped (AI summaries disabled: set DASHSCOPE_API_KEY)" in text
+    assert json.loads(stack.cli("status", "--json").stdout)["latest_pass"]["skip_reasons"] == {
+        "AI summaries disabled: set DASHSCOPE_API_KEY": 3}
+
+    with sm.begin() as s:  # then a pass that failed before the feed named its day
+        failed = Pass(status="failed", day=None, error="arXiv response unusable: HTTP 404")
+        s.add(failed)
+        s.flush()
+        failed.active = None
+    engine.dispose()
+    res = stack.cli("status", check=False)
+    assert res.returncode == 1, res.stdout
+    assert "None" not in res.stdout
+    assert re.search(r"latest pass \d+ \(cli\): failed, day not known \(started \d{4}-\d\d-\d\d \d\d:\d\d\)",
+                     res.stdout), res.stdout
+    assert res.stdout.rstrip().endswith("the latest pass failed: arXiv response unusable: HTTP 404")
+    assert re.search(r"published\s+day 2024-11-28", res.stdout)
+    as_json = stack.cli("status", "--json", check=False)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["latest_pass"]["status"] == "failed"

@@ -306,3 +306,71 @@ def test_digest_loaders(db_url):
         assert digest.load_day(s, dt.date(2024, 11, 2)) is None
         json.dumps(papers)  # plain JSON-able data
     engine.dispose()
+
+
+def test_self_links_come_from_the_request_without_public_url(sqlite_url):
+    """feeds.public_url unset: the feeds' and the OPML's links name the host and port the request
+    came to (here an OS-chosen port, not 127.0.0.1:8000); a bad Host header is refused."""
+    config = parse_config({"categories": ["cs.LG", "cs.CL"], "keywords": ["LLM"]})
+    assert config.feeds.public_url is None
+    engine = make_engine(sqlite_url)
+    Base.metadata.create_all(engine)
+    publish(session_factory(engine), DAY2, [("2411.20001", "Speculative decoding", ("cs.LG",), 7.5, "Fast.", False)],
+            dt.datetime(2024, 11, 28, 6, 0, tzinfo=UTC))
+    settings = Settings.from_env(config, Path("config.json"), {"DATABASE_URL": sqlite_url})
+    with serve(create_app(settings, config=config)) as base:
+        for _ in range(2):  # the second answer comes from the cache: still this host's links
+            rss = feedparser.parse(get(base, "/feed.xml?category=cs.LG").content)
+            assert rss.feed.link == base + "/"
+            assert any(l.get("rel") == "self" and l.href == base + "/feed.xml?category=cs.LG" for l in rss.feed.links)
+        assert get(base, "/feed.json").json()["feed_url"] == base + "/feed.json"
+        other = get(base, "/feed.xml", headers={"Host": "digest.example:8013"})
+        assert "http://digest.example:8013/feed.xml" in other.text and base not in other.text
+        assert base + "/feed.xml" in get(base, "/feed.xml").text  # not the other host's cached copy
+        bad = get(base, "/feed.xml", headers={"Host": "evil.example/<script>"})
+        assert bad.status_code == 400 and "<script>" not in bad.text
+        opml = get(base, "/feeds.opml")
+        assert opml.status_code == 200 and opml.headers["Content-Type"].startswith("text/x-opml")
+        from lxml import etree
+
+        outlines = etree.fromstring(opml.content).findall(".//outline[@type='rss']")
+        assert [(o.get("xmlUrl"), o.get("htmlUrl")) for o in outlines] == [
+            (base + "/feed.xml", base + "/"),
+            (base + "/feed.xml?category=cs.LG", base + "/?category=cs.LG"),
+            (base + "/feed.xml?category=cs.CL", base + "/?category=cs.CL")]
+    engine.dispose()
+
+
+def test_page_header_feeds_views_and_error_pages(site):
+    base, _ = site
+    page = get(base, "/?category=cs.CL").text
+    header = page.split("<header", 1)[1].split("</header>", 1)[0]
+    assert "Subscribe to cs.CL:" in header
+    for route in ("feed.xml", "atom.xml", "feed.json"):
+        assert f'href="/{route}?category=cs.CL"' in header
+    assert 'href="/feed.xml"' in header and 'href="/feeds.opml"' in header
+    assert '<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.xml?category=cs.CL">' in page
+    # The digest's notice once at the top: one paper has a summary, two do not.
+    assert page.count("set DASHSCOPE_API_KEY") <= 1
+    full = get(base, "/").text
+    assert full.count('class="notice"') == 1 and "AI summaries for 1 of these 3 papers" in full
+    assert 'rel="prev" href="/day/2024-11-27"' in full and "(abstract)" not in full
+    # Sorting and the compact view are query parameters (server-side: no JavaScript).
+    by_cat = get(base, "/?sort=category").text
+    assert by_cat.index("Parsing with transformers") < by_cat.index("Speculative decoding")  # cs.CL < cs.LG
+    compact = get(base, "/?view=compact").text
+    assert '<ol class="compact">' in compact and 'class="paper"' not in compact
+    assert get(base, "/day/2024-11-27?view=compact").status_code == 200
+    bad = get(base, "/?sort=random")
+    assert bad.status_code == 400 and "sort: expected one of score, category, date" in bad.text
+    # An error page is a whole page: header with the feeds, footer, a way back.
+    missing = get(base, "/no/such/page")
+    assert missing.status_code == 404 and missing.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    for piece in ('<a class="brand" href="/">', 'href="/feed.xml">RSS</a>', 'href="/atom.xml">Atom</a>',
+                  'href="/feed.json">JSON Feed</a>', 'href="/papers.json">papers.json</a>', "<footer",
+                  '<link rel="stylesheet" href="/static/style.css">', "<h1>404 Not Found</h1>"):
+        assert piece in missing.text, piece
+    css = get(base, "/static/style.css")
+    from shared.render.html import stylesheet
+
+    assert css.text == stylesheet() and "prefers-color-scheme: dark" in css.text and "@media print" in css.text

@@ -7,8 +7,10 @@ Empty values mean "not given" (the HTML form submits empty fields).
 from __future__ import annotations
 
 import math
+import re
 
 from shared.arxiv import is_category
+from shared.render.links import SORTS, VIEWS
 
 MAX_LIMIT = 5000
 MAX_Q = 200
@@ -50,3 +52,27 @@ def parse_filters(args) -> dict:
 def filters_key(filters: dict) -> tuple:
     return (filters["category"], filters["min_score"], filters["q"], filters["limit"])
 
+
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
+                      r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
+
+
+def parse_view(args) -> dict:
+    """The page's own parameters: {"sort": "score"|"category"|"date", "view": "full"|"compact"}
+    (defaults: score, full). Not part of the feeds' filters."""
+    out = {}
+    for name, allowed in (("sort", SORTS), ("view", VIEWS)):
+        value = args.get(name)
+        value = value.strip() if isinstance(value, str) and value.strip() else allowed[0]
+        if value not in allowed:
+            raise BadParam(f"{name}: expected one of {', '.join(allowed)}")
+        out[name] = value
+    return out
+
+
+def request_base_url(scheme: str, host: str) -> str:
+    """The site's base URL as the request named it ("http://127.0.0.1:8013"), for self links
+    when feeds.public_url is not set. A Host header that is not a host[:port] is refused."""
+    if scheme not in ("http", "https") or not host or len(host) > 255 or not _HOST_RE.match(host):
+        raise BadParam("Host: expected a host name or address, optionally with :port")
+    return f"{scheme}://{host.lower()}"

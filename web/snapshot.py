@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from shared import digest
 from shared.render.feeds import feed_meta, render_atom, render_json_feed, render_papers_json, render_rss
 from shared.render.html import render_page
+from shared.render.links import Links
 from shared.render.markdown import render_readme
 
 from .cache import Entry
@@ -25,6 +26,7 @@ CONTENT_TYPES = {
     "papers.json": "application/json; charset=utf-8",
     "README.md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
+    "feeds.opml": "text/x-opml; charset=utf-8",
 }
 
 
@@ -66,14 +68,15 @@ def _apply(papers: list, filters: dict) -> list:
     return digest.filter_papers(papers, **filters)
 
 
-def feed_entry(route: str, snap: Snapshot, filters: dict) -> Entry:
-    """feed.xml / atom.xml / feed.json over the window; papers.json over the latest digest."""
+def feed_entry(route: str, snap: Snapshot, filters: dict, base_url: str | None = None) -> Entry:
+    """feed.xml / atom.xml / feed.json over the window; papers.json over the latest digest.
+    `base_url` is the site's URL for the self links when feeds.public_url is not set."""
     if route == "papers.json":
         body = render_papers_json(_apply(snap.latest, filters))
     else:
         papers = _apply(snap.window, filters)
         render = {"feed.xml": render_rss, "atom.xml": render_atom, "feed.json": render_json_feed}[route]
-        body = render(papers, feed_meta(snap.config, route, filters, snap.published_at))
+        body = render(papers, feed_meta(snap.config, route, filters, snap.published_at, base_url=base_url))
     return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": "public, max-age=300"})
 
 
@@ -87,10 +90,23 @@ def readme_entry(snap: Snapshot, filters: dict) -> Entry:
 
 
 def page_entry(snap: Snapshot, filters: dict, papers: list | None = None, day=None,
-               action: str = "/") -> Entry:
-    """The HTML page of the latest digest (or of `day` with its `papers`)."""
+               action: str = "/", view: dict | None = None) -> Entry:
+    """The HTML page of the latest digest (or of `day` with its `papers`), at path `action`,
+    sorted and shown as `view` says (web.params.parse_view)."""
     source = snap.latest if papers is None else papers
     shown = _apply(source, filters)
+    view = view or {}
     html = render_page(snap.context(shown, day=day), filters, snap.days, total=len(source),
-                       known_categories=snap.known, form_action=action)
+                       known_categories=snap.known, links=Links.web(action),
+                       sort=view.get("sort", "score"), view=view.get("view", "full"))
     return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": "public, max-age=60"})
+
+
+def opml_entry(snap: Snapshot, base_url: str) -> Entry:
+    """feeds.opml: the whole feed and one feed per known category."""
+    from shared.render.opml import render_opml
+
+    title = "arXiv digest: " + ", ".join(snap.config.categories)
+    body = render_opml(base_url, snap.known, title, snap.published_at)
+    return Entry.make(body, CONTENT_TYPES["feeds.opml"], snap.last_modified,
+                      **{"Cache-Control": "public, max-age=300"})

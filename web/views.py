@@ -1,9 +1,11 @@
 """The routes (docs/DESIGN.md "HTTP contract"), as one blueprint.
 
 / (HTML of the latest digest), /day/YYYY-MM-DD, /feed.xml, /atom.xml, /feed.json, /papers.json,
-/README.md, /static/style.css, /healthz. Feeds, JSON, the README and the page take category,
-min_score, q, limit. Responses come from web.cache (built once per publication), carry a strong
-ETag and Last-Modified, and answer If-None-Match / If-Modified-Since with 304.
+/README.md, /feeds.opml, /static/style.css, /healthz. Feeds, JSON, the README and the page take
+category, min_score, q, limit; the page also sort and view. Self links in the feeds and the OPML
+use feeds.public_url, or the URL the request came to. Responses come from web.cache (built once
+per publication), carry a strong ETag and Last-Modified, and answer If-None-Match /
+If-Modified-Since with 304.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from . import health
 from .cache import Entry
 from .errors import HTML_CSP, WebError
 from .fastpath import wsgi_headers
-from .params import BadParam, filters_key, parse_filters
-from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, page_entry, readme_entry
+from .params import BadParam, filters_key, parse_filters, parse_view, request_base_url
+from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, opml_entry, page_entry, readme_entry
 
 bp = Blueprint("digest", __name__)
 FEED_ROUTES = ("feed.xml", "atom.xml", "feed.json", "papers.json")
@@ -55,22 +57,43 @@ def _filters_for(snap: Snapshot) -> dict:
     return filters
 
 
-def _cached(route: str, build) -> Response:
+def _cached(route, build, by_host: bool = False) -> Response:
     cache = _backend().cache
     stamp, snap, _entries = cache.current()
     filters = _filters_for(snap)
     entry = cache.get((route, filters_key(filters)), lambda s: build(s, filters))
     extra = {"Content-Security-Policy": HTML_CSP} if entry.content_type == CONTENT_TYPES["html"] else None
     # Let the fast path answer the next GET of this exact URL without Flask (web/fastpath.py).
-    raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
-    cache.put(raw, (entry, *wsgi_headers(entry, extra)), stamp=stamp)
+    # Its key has no Host, so a response whose links come from the Host is not put there.
+    if not by_host:
+        raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
+        cache.put(raw, (entry, *wsgi_headers(entry, extra)), stamp=stamp)
     return send(entry, extra)
+
+
+def _site_url() -> str | None:
+    """The request's base URL for self links, or None when feeds.public_url is set (it wins)."""
+    if _backend().config.feeds.public_url:
+        return None
+    try:
+        return request_base_url(request.scheme, request.host)
+    except BadParam as exc:
+        raise WebError(400, str(exc)) from None
+
+
+def _page_view() -> dict:
+    """The page's own parameters: sort and view (server-side, no JavaScript)."""
+    try:
+        return parse_view(request.args)
+    except BadParam as exc:
+        raise WebError(400, str(exc)) from None
 
 
 @bp.get("/")
 @bp.get("/index.html")
 def index():
-    return _cached("/", lambda snap, f: page_entry(snap, f))
+    view = _page_view()
+    return _cached(("/", view["sort"], view["view"]), lambda snap, f: page_entry(snap, f, view=view))
 
 
 @bp.get("/day/<day>")
@@ -81,6 +104,7 @@ def day_page(day: str):
         when = None
     if when is None:
         raise WebError(400, "day: expected a date as YYYY-MM-DD")
+    view = _page_view()
 
     def build(snap: Snapshot, filters: dict) -> Entry:
         from shared.digest import load_day
@@ -89,13 +113,17 @@ def day_page(day: str):
             papers = load_day(s, when)
         if papers is None:
             raise WebError(404, f"no digest was published for {when.isoformat()}")
-        return page_entry(snap, filters, papers=papers, day=when, action=f"/day/{when.isoformat()}")
+        return page_entry(snap, filters, papers=papers, day=when, action=f"/day/{when.isoformat()}", view=view)
 
-    return _cached(f"/day/{when.isoformat()}", build)
+    return _cached((f"/day/{when.isoformat()}", view["sort"], view["view"]), build)
 
 
 def _feed_view(route: str):
-    return lambda: _cached(route, lambda snap, f: feed_entry(route, snap, f))
+    def serve_feed():
+        base = _site_url() if route != "papers.json" else None  # papers.json has no self link
+        return _cached((route, base), lambda snap, f: feed_entry(route, snap, f, base), by_host=base is not None)
+
+    return serve_feed
 
 
 for _route in FEED_ROUTES:
@@ -107,16 +135,22 @@ def readme():
     return _cached("README.md", readme_entry)
 
 
+@bp.get("/feeds.opml")
+def opml():
+    base = _site_url()
+    return _cached(("feeds.opml", base),
+                   lambda snap, f: opml_entry(snap, base or _backend().config.feeds.public_url), by_host=base is not None)
+
+
 _style: list[Entry] = []
 
 
 @bp.get("/static/style.css")
 def stylesheet():
     if not _style:
-        from shared.render.html import STYLE_CSS
+        from shared.render.html import stylesheet as css  # shared/render/static/style.css
 
-        _style.append(Entry.make(STYLE_CSS, "text/css; charset=utf-8", None,
-                                 **{"Cache-Control": "public, max-age=86400"}))
+        _style.append(Entry.make(css(), "text/css; charset=utf-8", None, **{"Cache-Control": "public, max-age=86400"}))
     return send(_style[0])
 
 

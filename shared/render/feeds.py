@@ -5,10 +5,14 @@ pubDate/updated = the digest day, lastBuildDate/updated = the newest digest's ti
 feed_meta["updated"], never "now"), so HTTP ETags are stable. GUID = the arXiv id (RSS
 isPermaLink=false, JSON Feed id); Atom ids are the abstract URL (atom:id must be an IRI).
 Content is HTML built from escaped text and the sanitised summary, carried as escaped text (not
-CDATA), so "]]>" or "<script>" in a title cannot break the XML or become markup.
+CDATA), so "]]>" or "<script>" in a title cannot break the XML or become markup. Titles, names
+and abstracts are shown with their TeX made text (shared.render.paper.readable).
 
-feed_meta keys: title, link (public base URL), self_url, description, updated (aware datetime,
-optional; defaults to the newest paper's day at 00:00 UTC).
+feed_meta keys: title, link (the page), self_url, id (optional: the feed's Atom id; defaults to
+link), description, updated (aware datetime, optional; defaults to the newest paper's day at
+00:00 UTC). The links are absolute when a base URL is known (feeds.public_url, or the request's
+own in the web service) and relative to the feed file when not (the publisher's files without
+feeds.public_url: "index.html" beside "feed.xml", which is right wherever the files are served).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import html
 import json
 
 from .markdown import summary_markdown, summary_note
+from .paper import matched_line, readable
 from .sanitize import cut, plain, safe_url, summary_html
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -43,7 +48,7 @@ def _updated(papers: list[dict], meta: dict) -> dt.datetime:
 
 
 def _score_line(p: dict) -> str:
-    terms = ", ".join(p.get("matched") or []) or "none"
+    terms = matched_line(p) or "none"
     return f"Score {float(p.get('score') or 0):.1f} · matched: {terms} · {', '.join(p.get('categories') or [])}"
 
 
@@ -51,6 +56,7 @@ def content_html(p: dict) -> str:
     """The entry body: score and matches, authors, the full abstract, the AI summary (or why not)
     and links. Built from escaped text plus the nh3-cleaned summary."""
     e = html.escape
+    p = readable(p)
     parts = [f"<p><strong>{e(_score_line(p))}</strong></p>",
              f"<p>{e(', '.join(p.get('authors') or []))}</p>",
              f"<p>{e(plain(p.get('abstract')))}</p>"]
@@ -72,7 +78,7 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
     if fmt == "rss":
         fg.load_extension("dc")  # RSS <author> must be an e-mail address: names go in dc:creator
     fg.title(_x(meta["title"]))
-    fg.id(meta["link"])
+    fg.id(meta.get("id") or meta["link"])
     # feedgen uses the LAST link as the RSS <link>: self first, then the public page.
     fg.link(href=meta["self_url"], rel="self")
     fg.link(href=meta["link"], rel="alternate")
@@ -85,7 +91,8 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
     fg.updated(updated)
     fg.lastBuildDate(updated)
     # feedgen prepends entries by default; order=append keeps the newest-first order we pass.
-    for p in papers:
+    for raw in papers:
+        p = readable(raw)
         fe = fg.add_entry(order="append")
         # feedgen keeps ONE id for both formats: the bare arXiv id as the RSS guid, an IRI for Atom.
         if fmt == "rss":
@@ -109,7 +116,7 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
                 fe.author({"name": name})
         for cat in p.get("categories") or []:
             fe.category(term=_x(cat))
-        body = _x(content_html(p))
+        body = _x(content_html(raw))
         fe.description(body)
         fe.content(body, type="html")
     return fg
@@ -128,13 +135,14 @@ def render_atom(papers: list[dict], feed_meta: dict) -> bytes:
 def render_json_feed(papers: list[dict], feed_meta: dict) -> bytes:
     """JSON Feed 1.1 bytes. Score, rank and matched terms ride in the "_arxiv_bot" extension."""
     items = []
-    for p in papers:
+    for raw in papers:
+        p = readable(raw)
         summary = p.get("summary")
         item = {
             "id": p["id"],
             "url": safe_url(p.get("abs_url")),
             "title": plain(p.get("title")),
-            "content_html": content_html(p),
+            "content_html": content_html(raw),
             "content_text": plain(p.get("abstract")),
             "summary": (summary or {}).get("tldr") or plain(p.get("abstract"))[:300],
             "date_published": _day_dt(p.get("day")).isoformat().replace("+00:00", "Z"),
@@ -158,16 +166,23 @@ def render_papers_json(papers: list[dict]) -> bytes:
     return json.dumps(papers, ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datetime | None = None) -> dict:
+def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datetime | None = None,
+              base_url: str | None = None) -> dict:
     """Channel metadata for `route` (feed.xml, atom.xml, feed.json), shared by the publisher's
-    files and the web service's (filtered) responses so both carry the same bytes."""
+    files and the web service's (filtered) responses so both carry the same bytes.
+
+    `base_url` is where the site is served (feeds.public_url wins; the web service passes the
+    request's own URL). With neither, the links are relative ("index.html", "feed.xml") and the
+    feed's id a stable URN, so a published file never names a host it does not know."""
     from urllib.parse import urlencode
 
     filters = filters or {}
-    base = config.feeds.public_url.rstrip("/")
+    base = (config.feeds.public_url or base_url or "").rstrip("/")
     query = urlencode({k: v for k, v in filters.items() if v is not None})
     cats = ", ".join(config.categories)
     title = "arXiv digest: " + cats + (f" [{filters['category']}]" if filters.get("category") else "")
-    return {"title": title, "link": base + "/", "self_url": f"{base}/{route}" + (f"?{query}" if query else ""),
+    self_url = (f"{base}/{route}" if base else route) + (f"?{query}" if query else "")
+    return {"title": title, "link": base + "/" if base else "index.html", "self_url": self_url,
+            "id": None if base else "urn:arxiv-bot:digest:" + ",".join(config.categories),
             "description": f"Daily arXiv papers in {cats}, scored against your keywords, with AI summaries",
             "updated": updated}

@@ -1,45 +1,39 @@
-"""The HTML page a person reads (GET / and index.html), rendered with Jinja2, autoescape ON.
+"""The HTML page a person reads (GET /, /day/D and the publisher's index.html and day pages),
+rendered with Jinja2, autoescape ON, and the error pages.
 
-The only markup that is not escaped by Jinja is the AI summary, which has been through
+Scan first, read on demand: each paper shows its title, authors, chips (score, categories,
+matched terms) and the summary's TL;DR; the abstract and the summary's four sections fold open
+in <details> (no JavaScript). A table of contents (folded), a compact list view, sorting by
+score, category or date (query parameters, server-side), previous/next day, an archive list and
+the feeds of the active filter in the header. Why summaries are missing is said once, at the top.
+
+The only markup not escaped by Jinja is the AI summary (and its TL;DR), which has been through
 markdown-it (html=False) and nh3 (sanitize.summary_html) and is wrapped in Markup explicitly.
-No inline scripts, no inline styles: the stylesheet is a separate file (STYLE_CSS, served as
-/static/style.css; the publisher writes it next to index.html), so a strict CSP
-(default-src 'none'; style-src 'self') holds. The filter form is a plain GET form: it works
-without JavaScript.
+No inline scripts, no inline styles: the stylesheet is a real file (static/style.css in this
+package: served as /static/style.css, copied next to index.html by the publisher), so a strict
+CSP (default-src 'none'; style-src 'self') holds. Links come from shared.render.links, which
+knows whether the page is served or a file among the published ones.
 """
 from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from importlib import resources
 
 from markupsafe import Markup
 
-from .markdown import summary_markdown, summary_note
+from .links import SORTS, VIEWS, Links
+from .markdown import announcement_day, paper_note, summary_markdown
+from .paper import matched, readable, title_terms
 from .sanitize import safe_url, summary_html
 
-STYLE_CSS = """\
-:root{--fg:#1d2733;--muted:#5b6b7c;--accent:#0b5cad;--bg:#fbfbfd;--line:#dde3ea}
-*{box-sizing:border-box}
-body{margin:0 auto;max-width:60rem;padding:1rem 1.25rem 3rem;font:16px/1.55 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
-a{color:var(--accent)}
-header h1{margin:.2rem 0;font-size:1.6rem}header h1 a{color:inherit;text-decoration:none}
-.meta,.authors,.cats,.note,.nosummary,footer{color:var(--muted);font-size:.92rem}
-.filters{display:flex;flex-wrap:wrap;gap:.6rem 1rem;align-items:end;padding:.8rem;border:1px solid var(--line);border-radius:.5rem;background:#fff}
-.filters label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}
-.filters input,.filters select,.filters button{font:inherit;padding:.3rem .5rem}
-.papers{list-style:none;padding:0}
-.paper{border-bottom:1px solid var(--line);padding:1rem 0}
-.paper h2{font-size:1.15rem;margin:0 0 .3rem}
-.rank{color:var(--muted)}
-.score strong{color:#0a7a3d}
-.cat{display:inline-block;padding:0 .4rem;border:1px solid var(--line);border-radius:.3rem;font-size:.8rem}
-.abstract{margin:.5rem 0}
-details.summary{background:#fff;border:1px solid var(--line);border-radius:.4rem;padding:.4rem .8rem}
-details.summary summary{cursor:pointer;font-weight:600}
-.summary-body table{border-collapse:collapse}.summary-body td,.summary-body th{border:1px solid var(--line);padding:.2rem .4rem}
-.days ul{columns:3;padding-left:1.2rem}
-footer{margin-top:2rem;border-top:1px solid var(--line)}
-"""
+AUTHORS_SHOWN = 8
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """The page's stylesheet (shared/render/static/style.css, package data)."""
+    return resources.files("shared.render").joinpath("static/style.css").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -51,15 +45,38 @@ def _env():
                        trim_blocks=True, lstrip_blocks=True)
 
 
-def _view(p: dict, default_note: str | None) -> dict:
+def _sections_markdown(summary: dict) -> str:
+    """The summary's body without its TL;DR (shown on the card itself)."""
+    return summary_markdown({**summary, "tldr": None})
+
+
+def _view(raw: dict, digest_note: str | None) -> dict:
+    p = readable(raw)
     summary = p.get("summary")
-    body = summary_html(summary_markdown(summary)) if summary else ""
-    matched = ", ".join(f"{d.get('term')} ({'/'.join(d.get('where') or [])})" for d in p.get("match_details") or []) \
-        or ", ".join(p.get("matched") or [])
+    terms, places = matched(p)
+    in_title = title_terms(p)
+    authors = p.get("authors") or []
+    body = summary_html(_sections_markdown(summary)) if summary else ""
+    tldr = summary_html(summary.get("tldr")) if summary and summary.get("tldr") else ""
     return {**p, "abs_url": safe_url(p.get("abs_url")), "pdf_url": safe_url(p.get("pdf_url")),
-            "score": float(p.get("score") or 0.0), "matched_text": matched,
-            "summary_html": Markup(body) if body else None,  # already sanitised by nh3
-            "summary_model": (summary or {}).get("model"), "no_summary": summary_note(p, default_note)}
+            "score": float(p.get("score") or 0.0),
+            "authors_shown": authors[:AUTHORS_SHOWN], "authors_more": max(0, len(authors) - AUTHORS_SHOWN),
+            "terms": [{"term": t, "in_title": t in in_title} for t in terms], "places": places,
+            "tldr_html": Markup(tldr) if tldr else None,  # sanitised by nh3
+            "summary_html": Markup(body) if body else None,  # sanitised by nh3
+            "summary_model": (summary or {}).get("model"),
+            "note": paper_note(p, digest_note)}
+
+
+def sort_papers(papers: list[dict], sort: str) -> list[dict]:
+    """The digest's order (by score: rank) or by primary category / newest published date,
+    rank breaking ties. Stable, so equal keys keep the digest's order."""
+    if sort == "category":
+        return sorted(papers, key=lambda p: (p.get("primary_category") or "", p.get("rank") or 0))
+    if sort == "date":
+        by_rank = sorted(papers, key=lambda p: p.get("rank") or 0)
+        return sorted(by_rank, key=lambda p: p.get("published") or "", reverse=True)
+    return list(papers)
 
 
 def _stamp(value) -> str:
@@ -68,30 +85,54 @@ def _stamp(value) -> str:
     return str(value or "")
 
 
+def _neighbours(day: str, days: list[str], links: Links) -> tuple[str | None, str | None]:
+    """(previous, next) published days around `day` that have a page; `days` newest first."""
+    older = [d for d in days if d < day and links.has_day(d)]
+    newer = [d for d in days if d > day and links.has_day(d)]
+    return (older[0] if older else None), (newer[-1] if newer else None)
+
+
+def _notice(ctx: dict, papers: list[dict]) -> str | None:
+    """The one line said once at the top about summaries."""
+    if ctx.get("summaries_note"):
+        return ctx["summaries_note"]
+    with_summary = sum(1 for p in papers if p.get("summary"))
+    if papers and 0 < with_summary < len(papers):
+        return f"AI summaries for {with_summary} of these {len(papers)} papers (the best scored)."
+    return None
+
+
 def render_page(ctx: dict, filters: dict | None = None, days: list | None = None, *, total: int | None = None,
-                home_url: str = "/", css_url: str = "/static/style.css", form_action: str | None = None,
-                known_categories: list[str] | None = None) -> str:
+                links: Links | None = None, known_categories: list[str] | None = None,
+                sort: str = "score", view: str = "full") -> str:
     """The digest page for `ctx` (docs/ARCHITECTURE.md context) with `filters` already applied to
-    ctx["papers"] (shown back in the form) and `days` (dates) linked as /day/YYYY-MM-DD."""
+    ctx["papers"] (shown back in the form), `days` (published days, newest first) for the day
+    navigation and the archive, sorted by `sort` and shown as `view` ("full" or "compact")."""
     filters = filters or {}
+    links = links or Links.web()
     papers = ctx.get("papers") or []
     known = known_categories or list(ctx.get("categories") or [])
-    feeds = [{"type": "application/rss+xml", "title": "RSS", "label": "RSS", "href": f"{home_url}feed.xml"},
-             {"type": "application/atom+xml", "title": "Atom", "label": "Atom", "href": f"{home_url}atom.xml"},
-             {"type": "application/feed+json", "title": "JSON Feed", "label": "JSON Feed",
-              "href": f"{home_url}feed.json"}]
+    day = ctx.get("day")
+    day_str = day.isoformat() if isinstance(day, dt.date) else str(day or "")
+    all_days = [d.isoformat() if isinstance(d, dt.date) else str(d) for d in days or []]
+    prev_day, next_day = _neighbours(day_str, all_days, links) if day_str else (None, None)
+    sort = sort if sort in SORTS else "score"
+    view = view if view in VIEWS else "full"
+    feed_filters = {k: v for k, v in filters.items() if k in ("category", "min_score", "q")}
+    filtered = any(v is not None for v in feed_filters.values())
     return _env().get_template("page.html").render(
-        title=f"arXiv digest {ctx.get('day') or ''}", day=str(ctx.get("day") or ""),
+        title=f"arXiv digest {day_str}".strip(), day=day_str, day_long=announcement_day(day) or day_str,
         generated=_stamp(ctx.get("generated_at")), categories=ctx.get("categories") or [],
-        papers=[_view(p, ctx.get("summaries_note")) for p in papers],
-        total=len(papers) if total is None else total, filters=filters,
-        known_categories=known, summaries_note=ctx.get("summaries_note"),
-        days=[str(d) for d in days or []], home_url=home_url, css_url=css_url,
-        form_action=form_action or home_url, feeds=feeds)
+        papers=[_view(p, ctx.get("summaries_note")) for p in sort_papers(papers, sort)],
+        total=len(papers) if total is None else total, filters=filters, filtered=filtered,
+        active_filter=feed_filters, known_categories=known, notice=_notice(ctx, papers),
+        archive=[d for d in all_days if links.has_day(d)], prev_day=prev_day, next_day=next_day,
+        links=links, feeds=links.feeds(feed_filters), all_feeds=links.feeds() if filtered else None,
+        sort=sort, view=view, sorts=list(SORTS), views=list(VIEWS))
 
 
-def render_error(code: int, title: str, message: str, *, home_url: str = "/",
-                 css_url: str = "/static/style.css") -> str:
-    """A short error page (no traceback, message escaped)."""
-    return _env().get_template("error.html").render(code=code, title=title, message=message, home_url=home_url,
-                                                    css_url=css_url, feeds=[])
+def render_error(code: int, title: str, message: str, *, links: Links | None = None) -> str:
+    """A complete error page (header, footer, links home and to the feeds); message escaped."""
+    links = links or Links.web()
+    return _env().get_template("error.html").render(code=code, title=f"{code} {title}", message=message,
+                                                    links=links, feeds=links.feeds(), all_feeds=None)

@@ -1,9 +1,13 @@
 """README.md: the digest in the original bot's layout (see shared/seed/digest-sample.md).
 
-Header, statistics, numbered papers (title link, authors, category, published, score with one
-decimal, type, arXiv id with version, matched terms), the abstract cut near 300 characters at a
-word boundary, the AI summary in a collapsible block (or one line saying why there is none), then
-configuration, the real schedule and how to use. The original's Vercel deploy block is dropped.
+Header (with the announcement day the digest covers), statistics, numbered papers (title link,
+authors, category, published, score with one decimal, type, arXiv id with version, matched
+terms), the abstract cut near 300 characters at a word boundary with the whole abstract folded
+below it in a <details> block when it is longer (as the original folds summaries), the AI summary
+in a collapsible block, then configuration, the real schedule and how to use. Why summaries are
+missing is said once, in the statistics; a paper repeats it only when its own reason differs.
+TeX in titles, names and abstracts is shown as text (shared.render.paper.readable). The
+original's Vercel deploy block is dropped.
 
 Every untrusted string goes through md_escape (inline) or summary_html (the summary body, as
 sanitised HTML), so nothing from arXiv or the LLM can add HTML, links or close the <details>.
@@ -13,22 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .sanitize import cut, md_escape, safe_url, summary_html
+from .paper import matched_line, readable
+from .sanitize import cut, md_escape, plain, safe_url, summary_html
 
 SECTION_TITLES = (("contributions", "Main contributions"), ("method", "Method"),
                   ("results", "Results"), ("conclusions", "Conclusions"))
 
 
-def _matched_line(paper: dict) -> str | None:
-    details = paper.get("match_details") or []
-    if details:
-        parts = []
-        for d in details:
-            where = "/".join(md_escape(w) for w in d.get("where") or [])
-            parts.append(f"{md_escape(str(d.get('term', '')))}" + (f" ({where})" if where else ""))
-        return ", ".join(parts)
-    terms = paper.get("matched") or []
-    return ", ".join(md_escape(str(t)) for t in terms) or None
+ABSTRACT_CUT = 300
 
 
 def summary_note(paper: dict, default_note: str | None) -> str:
@@ -44,6 +40,21 @@ def summary_note(paper: dict, default_note: str | None) -> str:
     if status == "skipped":
         return note or default_note or "AI summary skipped"
     return note or default_note or "No AI summary for this paper (not among the top papers summarized)"
+
+
+def paper_note(paper: dict, digest_note: str | None) -> str | None:
+    """The line a digest shows under a paper without a summary, or None: a failure, the budget or
+    a pending summary always; a skip only when its reason is not the digest-wide one (said once at
+    the top); nothing for papers below the summarized top (the original shows nothing either)."""
+    if paper.get("summary"):
+        return None
+    status = paper.get("summary_status")
+    if status in ("failed", "budget", "pending"):
+        return summary_note(paper, None)
+    if status == "skipped":
+        note = summary_note(paper, None)
+        return None if note == digest_note else note
+    return None
 
 
 def summary_markdown(summary: dict) -> str:
@@ -69,6 +80,7 @@ def _html_for_markdown(fragment: str) -> str:
 
 
 def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
+    paper = readable(paper)
     url = safe_url(paper.get("abs_url"))
     title = md_escape(paper.get("title"))
     lines = [f"### {n}. [{title}]({url})" if url else f"### {n}. {title}", ""]
@@ -80,18 +92,22 @@ def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
         ("Type", md_escape(paper.get("announce_type"))),
         ("ArXiv ID", md_escape(f"{paper.get('id')}v{paper.get('version')}")),
     ]
-    matched = _matched_line(paper)
+    matched = matched_line(paper)
     if matched:
-        fields.append(("Matched", matched))
+        fields.append(("Matched", md_escape(matched)))
     lines += [f"**{name}**: {value}  " for name, value in fields]
-    lines += ["", "#### Abstract", md_escape(cut(paper.get("abstract") or "", 300)), ""]
+    abstract = paper.get("abstract") or ""
+    short = cut(abstract, ABSTRACT_CUT)
+    lines += ["", "#### Abstract", md_escape(short), ""]
+    if short != plain(abstract):  # the whole abstract, folded (Markdown resumes after the blank line)
+        lines += ["<details>", "<summary>Full abstract</summary>", "", md_escape(abstract), "", "</details>", ""]
     summary = paper.get("summary")
     if summary:
         model = md_escape(summary.get("model") or ctx.get("model") or "")
         lines += ["<details>", f"<summary><strong>🤖 AI Summary (by {model})</strong> - Click to expand</summary>",
                   "", _html_for_markdown(summary_html(summary_markdown(summary))), "", "</details>", ""]
-    else:
-        lines += [f"*{md_escape(summary_note(paper, ctx.get('summaries_note')))}*", ""]
+    elif paper_note(paper, ctx.get("summaries_note")):
+        lines += [f"*{md_escape(paper_note(paper, ctx.get('summaries_note')))}*", ""]
     lines += ["---", ""]
     return lines
 
@@ -104,14 +120,33 @@ def _utc(value) -> str:
     return str(value)
 
 
+def announcement_day(day) -> str:
+    """'Thursday, 28 November 2024' for a date or an ISO string; '' when there is no day."""
+    if isinstance(day, str):
+        try:
+            day = dt.date.fromisoformat(day)
+        except ValueError:
+            return day
+    if not isinstance(day, dt.date):
+        return ""
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
 def render_readme(ctx: dict) -> str:
     """The README.md digest for the context of docs/ARCHITECTURE.md (deterministic for a ctx)."""
     papers = ctx.get("papers") or []
+    day = ctx.get("day")
+    day_iso = day.isoformat() if isinstance(day, dt.date) else md_escape(str(day or ""))
     out = [
         "# arXiv Papers Bot 🤖", "",
         "This repository automatically fetches and displays relevant papers from arXiv based on configured criteria.",
         "",
+    ]
+    if day:
+        out += [f"**📅 arXiv announcements of {md_escape(announcement_day(day))}** ({day_iso})", ""]
+    out += [
         "## 📊 Statistics", "",
+        *([f"- **Announcement Day**: {day_iso}"] if day else []),
         f"- **Last Updated**: {_utc(ctx.get('generated_at'))}",
         f"- **Total Papers Found**: {len(papers)}",
         f"- **Categories Monitored**: {', '.join(md_escape(c) for c in ctx.get('categories') or [])}",
