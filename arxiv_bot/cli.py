@@ -83,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations", description="Apply migrations.", parents=[common])
 
+    prof = command("profile", "the readers this deployment serves")
+    prof_sub = prof.add_subparsers(dest="profile_command", required=True, metavar="ACTION")
+    plist = prof_sub.add_parser("list", help="every profile with its categories, keywords and channels",
+                                description="Every profile with its categories, keywords and channels.",
+                                parents=[common])
+    plist.add_argument("--json", action="store_true", help="machine-readable output")
+    purl = prof_sub.add_parser("url", help="the profile's page and feed URLs (with the key of a private one)",
+                               description="The profile's page and feed URLs (with the key of a private one).",
+                               parents=[common])
+    purl.add_argument("slug", help="the profile's name")
+    prot = prof_sub.add_parser("rotate", help="give a private profile a new key (old links stop working)",
+                               description="Give a private profile a new key (old links stop working).",
+                               parents=[common])
+    prot.add_argument("slug", help="the profile's name")
+
     cfg = command("config", "config.json helpers")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     cfg_sub.add_parser("schema", help="print the JSON Schema of config.json (for editors)",
@@ -172,6 +187,17 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from . import profiles_cli
+
+    config, settings = _load(args)
+    if args.profile_command == "list":
+        return profiles_cli.list_profiles(config, settings, as_json=args.json)
+    if args.profile_command == "url":
+        return profiles_cli.show_urls(config, settings, args.slug)
+    return profiles_cli.rotate(config, settings, args.slug)
+
+
 def cmd_config(args) -> int:
     if args.config_command == "schema":
         import json
@@ -187,7 +213,7 @@ def cmd_config(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "beat": cmd_beat, "trigger": cmd_trigger,
-            "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config}
+            "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config, "profile": cmd_profile}
 
 
 def _read_dotenv() -> None:

@@ -11,20 +11,31 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_SCORING, PASS_SUMMARIZING,
-                           PASS_TERMINAL, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem)
+                           PASS_TERMINAL, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem,
+                           PassProfile, ProfileItem, SummaryJob)
 from shared.passes import summaries_off_reason
 
 
 def stage_counts(s, pass_id: int) -> dict:
-    rows = s.execute(select(PassItem.scored, PassItem.summary_state, func.count())
-                     .where(PassItem.pass_id == pass_id)
-                     .group_by(PassItem.scored, PassItem.summary_state)).all()
-    out = {"items": 0, "scored": 0, SUM_PENDING: 0, SUM_DONE: 0, SUM_FAILED: 0, SUM_SKIPPED: 0, SUM_BUDGET: 0}
-    for scored, state, n in rows:
-        out["items"] += n
-        out["scored"] += n if scored else 0
-        if state:
-            out[state] = out.get(state, 0) + n
+    """Papers, profiles and summaries of a pass per stage. "scored" counts papers: all of them once
+    every profile is scored, else in proportion (the progress bar); summaries count jobs (a paper
+    in one language), "skipped" counts digest entries whose pass makes no LLM calls."""
+    out = {"items": 0, "scored": 0, "profiles": 0, "profiles_scored": 0, "profiles_published": 0,
+           SUM_PENDING: 0, SUM_DONE: 0, SUM_FAILED: 0, SUM_SKIPPED: 0, SUM_BUDGET: 0}
+    out["items"] = s.scalar(select(func.count()).select_from(PassItem).where(PassItem.pass_id == pass_id)) or 0
+    for scored, published, n in s.execute(select(PassProfile.scored, PassProfile.published, func.count())
+                                          .where(PassProfile.pass_id == pass_id)
+                                          .group_by(PassProfile.scored, PassProfile.published)).all():
+        out["profiles"] += n
+        out["profiles_scored"] += n if scored else 0
+        out["profiles_published"] += n if published else 0
+    if out["profiles"]:
+        out["scored"] = out["items"] * out["profiles_scored"] // out["profiles"]
+    for state, n in s.execute(select(SummaryJob.state, func.count()).where(SummaryJob.pass_id == pass_id)
+                              .group_by(SummaryJob.state)).all():
+        out[state] = out.get(state, 0) + n
+    out[SUM_SKIPPED] += s.scalar(select(func.count()).select_from(ProfileItem).where(
+        ProfileItem.pass_id == pass_id, ProfileItem.summary_state == SUM_SKIPPED)) or 0
     return out
 
 

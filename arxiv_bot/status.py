@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from shared.db import HEAD_REVISION, check_connection, current_revision, make_engine, safe_url, session_factory
 from shared.errors import UserError
 from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass,
-                           PassItem, Summary)
+                           PassProfile, ProfileItem, Publication, Summary, SummaryJob)
 
 from .progress import stage_counts
 
@@ -30,22 +30,31 @@ def collect(session, limit: int = 10) -> dict:
     latest = recent[0] if recent else None
     failures = []
     if latest is not None:
-        rows = session.execute(select(PassItem.paper_id, PassItem.summary_state, PassItem.note)
-                               .where(PassItem.pass_id == latest.id,
-                                      PassItem.summary_state.in_([SUM_FAILED, SUM_BUDGET]))).all()
-        failures = [{"paper_id": r.paper_id, "state": r.summary_state, "reason": r.note} for r in rows]
-        skips = session.execute(select(PassItem.note, func.count())
-                                .where(PassItem.pass_id == latest.id, PassItem.summary_state == SUM_SKIPPED)
-                                .group_by(PassItem.note).order_by(func.count().desc())).all()
+        rows = session.execute(select(SummaryJob.paper_id, SummaryJob.language, SummaryJob.state, SummaryJob.note)
+                               .where(SummaryJob.pass_id == latest.id,
+                                      SummaryJob.state.in_([SUM_FAILED, SUM_BUDGET]))
+                               .order_by(SummaryJob.priority)).all()
+        failures = [{"paper_id": r.paper_id, "language": r.language, "state": r.state, "reason": r.note}
+                    for r in rows]
+        # Skips: the pass made no LLM calls (digest entries), or a replica had no key (jobs).
+        skips: dict[str, int] = {}
+        for model in (ProfileItem, SummaryJob):
+            state = model.summary_state if model is ProfileItem else model.state
+            for note, n in session.execute(select(model.note, func.count())
+                                           .where(model.pass_id == latest.id, state == SUM_SKIPPED)
+                                           .group_by(model.note)).all():
+                skips[note] = skips.get(note, 0) + n
+        skips = sorted(skips.items(), key=lambda kv: -kv[1])
     tokens = session.execute(select(func.coalesce(func.sum(Summary.prompt_tokens), 0),
                                     func.coalesce(func.sum(Summary.completion_tokens), 0))).one()
     failed_per_pass = dict(session.execute(
-        select(PassItem.pass_id, func.count()).where(PassItem.pass_id.in_([p.id for p in recent]),
-                                                     PassItem.summary_state == SUM_FAILED)
-        .group_by(PassItem.pass_id)).all()) if recent else {}
+        select(SummaryJob.pass_id, func.count()).where(SummaryJob.pass_id.in_([p.id for p in recent]),
+                                                       SummaryJob.state == SUM_FAILED)
+        .group_by(SummaryJob.pass_id)).all()) if recent else {}
     return {
         "latest_pass": {**_pass_dict(latest, stage_counts(session, latest.id)),
                         "skip_reasons": {note or "no reason recorded": n for note, n in skips}} if latest else None,
+        "profiles": profile_rows(session, latest.id) if latest else [],
         "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0)} for p in recent],
         "failures": failures,
         "totals": {
@@ -56,6 +65,27 @@ def collect(session, limit: int = 10) -> dict:
             "prompt_tokens": int(tokens[0]), "completion_tokens": int(tokens[1]),
         },
     }
+
+
+def profile_rows(session, pass_id: int) -> list[dict]:
+    """Per profile: its last published day, and in the latest pass its candidates, papers,
+    summaries by state, whether it is published, and its note (e.g. who the budget starved)."""
+    last = dict(session.execute(select(Publication.profile, func.max(Publication.day))
+                                .group_by(Publication.profile)).all())
+    summaries: dict[str, dict] = {}
+    for slug, state, n in session.execute(
+            select(ProfileItem.profile, SummaryJob.state, func.count())
+            .join(SummaryJob, (SummaryJob.pass_id == ProfileItem.pass_id) & (SummaryJob.paper_id == ProfileItem.paper_id)
+                  & (SummaryJob.language == ProfileItem.language))
+            .where(ProfileItem.pass_id == pass_id).group_by(ProfileItem.profile, SummaryJob.state)).all():
+        summaries.setdefault(slug, {})[state] = n
+    rows = []
+    for r in session.scalars(select(PassProfile).where(PassProfile.pass_id == pass_id).order_by(PassProfile.profile)):
+        day = last.get(r.profile)
+        rows.append({"profile": r.profile, "last_digest": day.isoformat() if hasattr(day, "isoformat") else day,
+                     "candidates": r.candidates, "papers": r.selected, "published": r.published,
+                     "summaries": summaries.get(r.profile, {}), "note": r.note})
+    return rows
 
 
 def _pass_dict(p: Pass, counts: dict | None = None) -> dict:
@@ -127,6 +157,12 @@ def show_status(config, settings, as_json: bool = False) -> int:
         failed = f"{p['failed_summaries']} failed summaries  " if p["failed_summaries"] else ""
         print(f"  #{p['id']:<4} {p['started']}  {p['status']:<11} {_day(p)}  {p['selected']} papers  "
               f"{p['tokens']} tokens  {failed}{extra}".rstrip())
+    if len(data["profiles"]) > 1 or any(p["profile"] != "default" for p in data["profiles"]):
+        print("profiles (latest pass):")
+        for p in data["profiles"]:
+            sums = ", ".join(f"{n} {state}" for state, n in sorted(p["summaries"].items())) or "no summaries"
+            print(f"  {p['profile']:<20} last digest {p['last_digest'] or 'none'}  {p['papers']} papers  "
+                  f"{sums}{'  ' + p['note'] if p['note'] else ''}")
     t = data["totals"]
     print(f"overall: {t['papers']} papers, {t['summaries']} summaries ({t['failed_summaries']} failed), "
           f"{t['prompt_tokens'] + t['completion_tokens']} LLM tokens "

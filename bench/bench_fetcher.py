@@ -22,14 +22,16 @@ PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0
 
 
 def big_day(data: bytes, copies: int = 10) -> bytes:
-    """`copies` times the day's items; copy k gets ids shifted into YYMM.(k)NNNN so all differ."""
+    """`copies` times the day's items; copy k gets its ids moved k years back (2411.17700 ->
+    2311.17700 for k = 1), so all differ and every id is still a valid arXiv id."""
     text = data.decode()
     head, rest = text.split("<item>", 1)
     body, tail = ("<item>" + rest).rsplit("</item>", 1)
     body += "</item>"
     parts = [head]
     for k in range(copies):
-        parts.append(re.sub(r"(\d{4})\.(\d{5})", lambda m: f"{m.group(1)}.{k}{m.group(2)}", body) if k else body)
+        parts.append(re.sub(r"(\d{4})\.(\d{5})", lambda m: f"{int(m.group(1)) - 100 * k:04d}.{m.group(2)}", body)
+                     if k else body)
     parts.append(tail)
     return "".join(parts).encode()
 

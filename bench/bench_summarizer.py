@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from sqlalchemy import create_engine, text
 
 from shared import names
-from shared.models import PASS_SUMMARIZING, SUM_PENDING, Paper, Pass, PassItem
+from shared.models import PASS_SUMMARIZING, SUM_PENDING, Paper, Pass, PassProfile
+from tests.seed import digest_item
 from tests.pg_dbs import throwaway_database
 from tests.procs import Stack, write_config
 from tests.standins.llm import LLMStandin
@@ -47,7 +48,7 @@ def redis_db():
     return lock_free_db()
 
 
-def seed(db_url: str, n: int) -> int:
+def seed(db_url: str, n: int, language: str = "zh") -> int:
     from shared.db import ensure_schema, make_engine, session_factory
 
     engine = make_engine(db_url)
@@ -59,9 +60,10 @@ def seed(db_url: str, n: int) -> int:
         p = Pass(status=PASS_SUMMARIZING, active=1, trigger="bench", day=DAY, selected=n)
         s.add(p)
         s.flush()
-        s.add_all(PassItem(pass_id=p.id, paper_id=f"2411.{10000 + i}", version=1, announce_type="new",
-                           announced=DAY, scored=True, score=1.0, candidate=True, rank=i + 1,
-                           summary_state=SUM_PENDING) for i in range(n))
+        for i in range(n):
+            digest_item(s, p.id, f"2411.{10000 + i}", day=DAY, rank=i + 1, score=1.0, summary_state=SUM_PENDING,
+                        language=language)
+        s.get(PassProfile, (p.id, "default")).published = False
         pass_id = p.id
     engine.dispose()
     return pass_id

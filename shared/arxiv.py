@@ -64,3 +64,36 @@ def pdf_url(paper_id: str, version: int | None, base: str = PDF_BASE) -> str:
 
 def html_url(paper_id: str, version: int | None, base: str = HTML_BASE) -> str:
     return f"{base.rstrip('/')}/{_path(paper_id, version)}"
+
+
+def in_set(category: str, categories) -> bool:
+    """True when `category` ('cs.LG') is one of `categories`, or its archive ('cs') is.
+    Case-insensitive, like arXiv's own feed queries."""
+    cat = category.lower()
+    archive = cat.split(".", 1)[0]
+    for c in categories:
+        c = c.lower()
+        if c == cat or c == archive:
+            return True
+    return False
+
+
+def relevant(item, categories) -> bool:
+    """At least one of the item's categories (anything with .categories) is in the set."""
+    return any(in_set(c, categories) for c in item.categories)
+
+
+def effective_type(item, categories) -> str:
+    """The announce type relative to `categories`, as arXiv would compute it for a feed of exactly
+    that set: new/replace when the primary is in the set, cross/replace-cross when it is not.
+    A 'cross' in the source feed stays 'cross' (a cross-list added to an older paper). Items
+    without a type (query API) count as new for v1 and as a replacement otherwise. `item` has
+    .announce_type, .version and .categories (primary first); applying it again with a subset
+    of the categories gives the type relative to the subset (a profile's view of the union)."""
+    kind = item.announce_type
+    primary_in = in_set(item.categories[0], categories) if item.categories else False
+    if kind == "cross":
+        return "cross"
+    if kind in ("replace", "replace-cross") or (kind is None and item.version > 1):
+        return "replace" if primary_in else "replace-cross"
+    return "new" if primary_in else "cross"

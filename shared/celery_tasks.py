@@ -73,6 +73,8 @@ def _ids(kwargs: dict) -> str:
     parts = [f"pass={kwargs['pass_id']}"] if "pass_id" in kwargs else []
     if "paper_id" in kwargs:
         parts.append(f"paper={kwargs['paper_id']}")
-    if "paper_ids" in kwargs:
-        parts.append(f"papers={len(kwargs['paper_ids'])}")
+    if "language" in kwargs:
+        parts.append(f"language={kwargs['language']}")
+    if "profiles" in kwargs:
+        parts.append(f"profiles={len(kwargs['profiles'])}")
     return " ".join(parts)

@@ -12,7 +12,7 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -146,6 +146,104 @@ class AISummaryConfig(_Strict):
         return value
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class EmailChannel(_Strict):
+    """Mail the digest (SMTP_URL, SMTP_FROM from the environment)."""
+
+    type: Literal["email"]
+    to: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for addr in value:
+            if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", addr):
+                raise ValueError(f"{addr!r} is not an e-mail address")
+        return tuple(dict.fromkeys(value))
+
+
+class WebhookChannel(_Strict):
+    """Post the digest to a chat platform or any HTTP receiver; the URL is a secret (env)."""
+
+    type: Literal["webhook"]
+    format: Literal["slack", "discord", "feishu", "telegram", "json"] = "json"
+    url_env: str
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the NAME of an environment variable holding the URL")
+        return value
+
+
+class GitChannel(_Strict):
+    """Commit the digest to a git repository (credentials from the environment or SSH agent)."""
+
+    type: Literal["git"]
+    repo: str = Field(min_length=1)
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]{1,100}$")
+    path: str = Field(default="README.md", pattern=r"^[A-Za-z0-9._/ -]{1,200}$")
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("must be a relative path inside the repository")
+        return value
+
+
+Channel = Annotated[Union[EmailChannel, WebhookChannel, GitChannel], Field(discriminator="type")]
+# [a-z0-9][a-z0-9-]{0,39}: safe in URLs, file names and e-mail subjects.
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+READER_KEYS = ("categories", "keywords", "exclude_keywords", "authors", "author_weight", "category_weights",
+               "interests", "announce_types", "max_papers", "min_score", "max_papers_to_summarize", "language",
+               "private", "deliver")
+
+
+class ProfileSpec(_Strict):
+    """One reader's (or team's) interests, digest and channels. Every key it does not set is
+    inherited from the top level (max_papers_to_summarize and language from ai_summary)."""
+
+    categories: tuple[str, ...] | None = None
+    keywords: tuple[KeywordEntry, ...] | None = None
+    exclude_keywords: tuple[KeywordEntry, ...] | None = None
+    authors: tuple[str, ...] | None = None
+    author_weight: float | None = None
+    category_weights: dict[str, float] | None = None
+    interests: InterestsConfig | None = None
+    announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] | None = None
+    max_papers: int | None = Field(default=None, ge=1)
+    min_score: float | None = None
+    max_papers_to_summarize: int | None = Field(default=None, ge=0)
+    language: str | None = None
+    private: bool = False
+    deliver: tuple[Channel, ...] = ()
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value):
+        return None if value is None else _check_categories(value)
+
+    @field_validator("announce_types")
+    @classmethod
+    def _types(cls, value):
+        if value is not None and not value:
+            raise ValueError("at least one of " + ", ".join(ANNOUNCE_TYPES))
+        return value
+
+
+def _check_categories(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("at least one category is needed")
+    for cat in value:
+        if not is_category(cat):
+            raise ValueError(f"{cat!r} is not an arXiv category such as 'cs.LG'")
+    return tuple(dict.fromkeys(value))  # drop repeats, keep order
+
+
 class Config(_Strict):
     # Editors validate config.json against `arxiv-bot config schema` when it names the schema.
     schema_url: str | None = Field(default=None, alias="$schema")
@@ -166,6 +264,11 @@ class Config(_Strict):
     feeds: FeedsConfig = FeedsConfig()
     sweep: SweepConfig = SweepConfig()
     ai_summary: AISummaryConfig = AISummaryConfig()
+    # Readers (docs/DESIGN.md "Readers"); none: the top level is the single profile "default".
+    profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
+    default_profile: str | None = None  # whose digest the root of OUTPUT_DIR and / show
+    deliver: tuple[Channel, ...] = ()   # the "default" profile's channels when there are no profiles
+    private: bool = False
     # Keys of the original bot that nothing here reads; accepted so its config loads unchanged.
     enable_deduplication: Any = None
     deduplication_methods: Any = None
@@ -175,12 +278,15 @@ class Config(_Strict):
     @field_validator("categories")
     @classmethod
     def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one category is needed")
-        for cat in value:
-            if not is_category(cat):
-                raise ValueError(f"{cat!r} is not an arXiv category such as 'cs.LG'")
-        return tuple(dict.fromkeys(value))  # drop repeats, keep order
+        return _check_categories(value)
+
+    @field_validator("profiles")
+    @classmethod
+    def _slugs(cls, value: dict) -> dict:
+        for slug in value:
+            if not SLUG_RE.match(slug):
+                raise ValueError(f"profile name {slug!r} must match [a-z0-9][a-z0-9-]{{0,39}}")
+        return value
 
     @model_validator(mode="after")
     def _at_least_one_type(self) -> "Config":
@@ -217,14 +323,24 @@ def _spec(entry: KeywordEntry) -> KeywordSpec:
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """The field names valid at `loc` (for 'did you mean' suggestions)."""
+    skip = False
     for part in loc[:-1]:
+        if skip:  # a profile's slug inside `profiles`
+            skip = False
+            continue
         if part in ("keywords", "exclude_keywords"):
             model = KeywordSpec
+            continue
+        if part == "profiles" and model is Config:
+            model, skip = ProfileSpec, True
             continue
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None) if field else None
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
+        elif isinstance(ann, type(ProfileSpec | None)) and any(isinstance(a, type) and issubclass(a, BaseModel)
+                                                               for a in ann.__args__):
+            model = next(a for a in ann.__args__ if isinstance(a, type) and issubclass(a, BaseModel))
         else:
             return []
     return list(model.model_fields)

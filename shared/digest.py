@@ -13,7 +13,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from . import arxiv
-from .models import SUMMARY_DONE, Pass, PassItem, Paper, Publication, Summary
+from .models import (ITEM_WANTS_SUMMARY, SUM_PENDING, SUMMARY_DONE, Pass, PassItem, Paper, ProfileItem, Publication,
+                     Summary, SummaryJob)
+
+DEFAULT_PROFILE = "default"
 
 SECTION_KEYS = ("contributions", "method", "results", "conclusions")
 
@@ -38,14 +41,16 @@ def _summary_dict(summary: Summary | None) -> dict | None:
     }
 
 
-def paper_dict(paper: Paper, item: PassItem, summary: Summary | None, day) -> dict:
+def paper_dict(paper: Paper, item: ProfileItem, pass_item: PassItem | None, job: SummaryJob | None,
+               summary: Summary | None, day) -> dict:
     """The paper dict (papers.json item, input of every renderer) for one digest entry.
 
-    `summary` is attached only when it is a finished summary; otherwise "summary" is None and
-    "summary_note" says why (the pass item's note)."""
-    version = item.version or paper.version
-    published = item.announced or paper.version_announced or paper.announced
-    return {
+    `summary` is attached only when the profile asked for it and it is finished; otherwise
+    "summary" is None and "summary_note" says why (the summary job's or the item's note)."""
+    version = (pass_item.version if pass_item else None) or paper.version
+    published = (pass_item.announced if pass_item else None) or paper.version_announced or paper.announced
+    wants = item.summary_state == ITEM_WANTS_SUMMARY
+    out = {
         "id": paper.id,
         "version": version,
         "title": paper.title,
@@ -60,85 +65,100 @@ def paper_dict(paper: Paper, item: PassItem, summary: Summary | None, day) -> di
         "rank": item.rank,
         "matched": list(item.matched or []),
         "match_details": list(item.match_details or []),
-        "summary": _summary_dict(summary),
-        "summary_status": item.summary_state,
-        "summary_note": item.note,
+        "summary": _summary_dict(summary) if wants else None,
+        "summary_status": (job.state if job is not None else SUM_PENDING) if wants else item.summary_state,
+        "summary_note": (job.note if job is not None else None) if wants else item.note,
         "doi": paper.doi,
         "journal_ref": paper.journal_ref,
         "abs_url": arxiv.abs_url(paper.id),
         "pdf_url": arxiv.pdf_url(paper.id, version),
     }
+    if item.updated:  # a replacement of a paper this reader was shown before (only then: the
+        out["updated"] = True  # papers.json of readers without replacements is unchanged)
+    return out
 
 
-def _digest_rows(session: Session, *where):
-    """(Paper, PassItem, Summary|None, day) rows of published digests, newest day first, by rank.
-
-    The digest day is the publication's day when the pass was published, else the pass's day."""
+def _digest_rows(session: Session, profile: str, *where):
+    """(Paper, ProfileItem, PassItem, SummaryJob, Summary, day) rows of a profile's digests,
+    newest day first, by rank. The digest day is the publication's day when the profile's digest
+    was published, else the pass's day."""
     day_col = func.coalesce(Publication.day, Pass.day)
     stmt = (
-        select(Paper, PassItem, Summary, day_col)
-        .join(Paper, Paper.id == PassItem.paper_id)
-        .join(Pass, Pass.id == PassItem.pass_id)
-        .outerjoin(Publication, Publication.pass_id == PassItem.pass_id)
-        .outerjoin(Summary, Summary.id == PassItem.summary_id)
-        .where(PassItem.rank.is_not(None), *where)
-        .order_by(day_col.desc(), PassItem.rank.asc())
+        select(Paper, ProfileItem, PassItem, SummaryJob, Summary, day_col)
+        .join(Paper, Paper.id == ProfileItem.paper_id)
+        .join(Pass, Pass.id == ProfileItem.pass_id)
+        .outerjoin(PassItem, and_(PassItem.pass_id == ProfileItem.pass_id, PassItem.paper_id == ProfileItem.paper_id))
+        .outerjoin(Publication, and_(Publication.pass_id == ProfileItem.pass_id,
+                                     Publication.profile == ProfileItem.profile))
+        .outerjoin(SummaryJob, and_(SummaryJob.pass_id == ProfileItem.pass_id,
+                                    SummaryJob.paper_id == ProfileItem.paper_id,
+                                    SummaryJob.language == ProfileItem.language))
+        .outerjoin(Summary, Summary.id == SummaryJob.summary_id)
+        .where(ProfileItem.profile == profile, *where)
+        .order_by(day_col.desc(), ProfileItem.rank.asc())
     )
     return session.execute(stmt).all()
 
 
-def load_pass_papers(session: Session, pass_id: int) -> list[dict]:
-    """The digest of one pass: its ranked items (rank not null) ordered by rank."""
-    return [paper_dict(p, i, s, d) for p, i, s, d in _digest_rows(session, PassItem.pass_id == pass_id)]
+def _dicts(rows, day=None) -> list[dict]:
+    return [paper_dict(p, i, pi, j, s, day if day is not None else d) for p, i, pi, j, s, d in rows]
 
 
-def latest_publication(session: Session) -> Publication | None:
-    """The newest published day, or None when nothing was published yet."""
-    return session.scalars(select(Publication).order_by(Publication.day.desc()).limit(1)).first()
+def load_pass_papers(session: Session, pass_id: int, profile: str = DEFAULT_PROFILE) -> list[dict]:
+    """A profile's digest of one pass: its ranked items ordered by rank."""
+    return _dicts(_digest_rows(session, profile, ProfileItem.pass_id == pass_id))
 
 
-def publication_stamp(session: Session) -> tuple:
-    """A cheap value that changes whenever any publication is added or re-published (one query):
+def latest_publication(session: Session, profile: str = DEFAULT_PROFILE) -> Publication | None:
+    """The profile's newest published day, or None when nothing was published yet."""
+    return session.scalars(select(Publication).where(Publication.profile == profile)
+                           .order_by(Publication.day.desc()).limit(1)).first()
+
+
+def publication_stamp(session: Session, profile: str = DEFAULT_PROFILE) -> tuple:
+    """A cheap value that changes whenever the profile publishes or re-publishes (one query):
     (number of publications, newest day, newest published_at)."""
     row = session.execute(
         select(func.count(), func.max(Publication.day), func.max(Publication.published_at))
+        .where(Publication.profile == profile)
     ).one()
     return (int(row[0] or 0), _iso(row[1]), _iso(row[2]))
 
 
-def load_day(session: Session, day: dt.date) -> list[dict] | None:
-    """The papers of the publication of `day`, or None when that day was not published."""
-    pub = session.get(Publication, day)
+def load_day(session: Session, day: dt.date, profile: str = DEFAULT_PROFILE) -> list[dict] | None:
+    """The papers of the profile's publication of `day`, or None when that day was not published."""
+    pub = session.get(Publication, (profile, day))
     if pub is None:
         return None
-    return [paper_dict(p, i, s, day) for p, i, s, _ in _digest_rows(session, PassItem.pass_id == pub.pass_id)]
+    return _dicts(_digest_rows(session, profile, ProfileItem.pass_id == pub.pass_id), day=day)
 
 
-def load_window(session: Session, days: int, max_items: int) -> list[dict]:
-    """The feeds' rolling window: papers of publications in the last `days` days counted back
-    from the NEWEST publication (not from now), newest digest first then by rank, at most
-    `max_items`. A paper present in several digests appears once, in its newest one."""
-    newest = session.scalar(select(func.max(Publication.day)))
+def load_window(session: Session, days: int, max_items: int, profile: str = DEFAULT_PROFILE) -> list[dict]:
+    """The feeds' rolling window: papers of the profile's publications in the last `days` days
+    counted back from its NEWEST publication (not from now), newest digest first then by rank, at
+    most `max_items`. A paper present in several digests appears once, in its newest one."""
+    newest = session.scalar(select(func.max(Publication.day)).where(Publication.profile == profile))
     if newest is None:
         return []
     if isinstance(newest, str):  # defensive: some SQLite drivers return text for aggregates
         newest = dt.date.fromisoformat(newest)
     since = newest - dt.timedelta(days=max(days, 1) - 1)
-    rows = _digest_rows(session, and_(Publication.day >= since, Publication.day <= newest))
+    rows = _digest_rows(session, profile, and_(Publication.day >= since, Publication.day <= newest))
     out, seen = [], set()
-    for paper, item, summary, day in rows:
+    for paper, item, pass_item, job, summary, day in rows:
         if paper.id in seen:
             continue
         seen.add(paper.id)
-        out.append(paper_dict(paper, item, summary, day))
+        out.append(paper_dict(paper, item, pass_item, job, summary, day))
         if len(out) >= max_items:
             break
     return out
 
 
-def published_days(session: Session) -> list[dt.date]:
-    """Every published day, newest first."""
-    return list(session.scalars(select(Publication.day).order_by(Publication.day.desc())))
+def published_days(session: Session, profile: str = DEFAULT_PROFILE) -> list[dt.date]:
+    """Every day the profile published, newest first."""
+    return list(session.scalars(select(Publication.day).where(Publication.profile == profile)
+                                .order_by(Publication.day.desc())))
 
 
 def known_categories(configured, papers) -> list[str]:

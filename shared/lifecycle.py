@@ -42,14 +42,8 @@ def sweep(rt) -> int:
             return 0
         pass_id, status = p.id, p.status
         work = passes.pending_work(s, p, older_than=older)
-        ids = [kw["paper_id"] for _, kw in work if "paper_id" in kw]
-        for _, kw in work:
-            ids.extend(kw.get("paper_ids", []))
-        if ids:
-            passes.touch_items(s, pass_id, ids)
-        if any("paper_id" not in kw and not kw.get("paper_ids") for _, kw in work):
-            passes.touch_pass(s, pass_id)  # a pass-level message: once per stuck age
+        passes.touch(s, pass_id, work)
     rt.send_all(work)
     if work:
-        log.info("sweep: pass %d (%s): re-enqueued %d messages (%d papers)", pass_id, status, len(work), len(ids))
+        log.info("sweep: pass %d (%s): re-enqueued %d messages", pass_id, status, len(work))
     return len(work)

@@ -51,10 +51,10 @@ PASS_EMPTY = "empty"
 PASS_FAILED = "failed"
 PASS_TERMINAL = (PASS_PUBLISHED, PASS_EMPTY, PASS_FAILED)
 
-# pass_items.summary_state. NULL: the paper needs no summary in this pass.
+# summary_jobs.state (and what a profile shows for a paper it wanted summarized).
 SUM_PENDING = "pending"      # waiting for the summarizer
 SUM_DONE = "done"            # a summary is attached (fresh or reused)
-SUM_FAILED = "failed"        # gave up after retries; reason in pass_items.note; retried next pass
+SUM_FAILED = "failed"        # gave up after retries; reason in the note; retried next pass
 SUM_SKIPPED = "skipped"      # no LLM key / disabled / --no-summaries; reason in note
 SUM_BUDGET = "budget"        # daily_token_budget reached; reason in note
 SUM_TERMINAL = (SUM_DONE, SUM_FAILED, SUM_SKIPPED, SUM_BUDGET)
@@ -122,7 +122,8 @@ class Pass(Base):
 
 
 class PassItem(Base):
-    """A paper's progress through one pass."""
+    """A paper of a pass: fetched once for every profile. `announce_type` is relative to the union
+    of the profiles' categories (each profile re-derives its own, services/fetcher/rss.py)."""
 
     __tablename__ = "pass_items"
 
@@ -131,21 +132,76 @@ class PassItem(Base):
     version: Mapped[int] = mapped_column(Integer)
     announce_type: Mapped[str] = mapped_column(String(16))
     announced: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PassProfile(Base):
+    """A profile's progress through one pass: scored (and selected) once, published once."""
+
+    __tablename__ = "pass_profiles"
+
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
     scored: Mapped[bool] = mapped_column(Boolean, default=False)
-    score: Mapped[float | None] = mapped_column(Float)
-    matched: Mapped[list | None] = mapped_column(JSON)        # terms that matched, in config order
-    match_details: Mapped[list | None] = mapped_column(JSON)  # [{"term", "where": [...], "points"}]
-    excluded_by: Mapped[str | None] = mapped_column(Text)
-    candidate: Mapped[bool] = mapped_column(Boolean, default=False)
-    rank: Mapped[int | None] = mapped_column(Integer)  # 1..max_papers when in the digest
-    summary_state: Mapped[str | None] = mapped_column(String(16))
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    selected: Mapped[int] = mapped_column(Integer, default=0)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_pass_profiles_scored", "pass_id", "scored"),
+        Index("ix_pass_profiles_published", "pass_id", "published"),
+    )
+
+
+# profile_items.summary_state: the profile asked for a summary (its state is the job's), or
+# summaries are off for the pass (reason in note). NULL: ranked beyond max_papers_to_summarize.
+ITEM_WANTS_SUMMARY = "requested"
+
+
+class ProfileItem(Base):
+    """A paper in a profile's digest of a pass (ranked papers only: at most max_papers per
+    profile, however many papers the day has)."""
+
+    __tablename__ = "profile_items"
+
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    announce_type: Mapped[str] = mapped_column(String(16))  # relative to the profile's categories
+    matched: Mapped[list | None] = mapped_column(JSON)
+    match_details: Mapped[list | None] = mapped_column(JSON)
+    updated: Mapped[bool] = mapped_column(Boolean, default=False)  # a replacement of a paper shown before
+    summary_state: Mapped[str | None] = mapped_column(String(16))  # ITEM_WANTS_SUMMARY | SUM_SKIPPED | NULL
+    language: Mapped[str | None] = mapped_column(String(16))  # of the summary it wants (its job's key)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_profile_items_profile_paper", "profile", "paper_id"),
+    )
+
+
+class SummaryJob(Base):
+    """One summary a pass needs: per (paper, language), however many profiles selected the
+    paper. Its state drives the summarizing stage; profiles read their papers' summaries here."""
+
+    __tablename__ = "summary_jobs"
+
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # round-robin order over profiles by rank
+    state: Mapped[str] = mapped_column(String(16), default=SUM_PENDING)  # SUM_*
     summary_id: Mapped[int | None] = mapped_column(ForeignKey("summaries.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        Index("ix_pass_items_pass_scored", "pass_id", "scored"),
-        Index("ix_pass_items_pass_summary", "pass_id", "summary_state"),
+        Index("ix_summary_jobs_pass_state", "pass_id", "state"),
     )
 
 
@@ -193,12 +249,35 @@ class FetchWatermark(Base):
 
 
 class Publication(Base):
-    """A published digest day (the archive). The latest pass for a day wins."""
+    """A profile's published digest day (its archive). The latest pass for a day wins."""
 
     __tablename__ = "publications"
 
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True, default="default")
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id"))
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paper_count: Mapped[int] = mapped_column(Integer, default=0)
     readme_md: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProfileKey(Base):
+    """A private profile's key generation: `arxiv-bot profile rotate` bumps it, which changes
+    the key derived from SECRET_KEY (the old links stop working)."""
+
+    __tablename__ = "profile_keys"
+
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    rotated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppSecret(Base):
+    """Secrets the deployment generates for itself when the environment gives none (SECRET_KEY):
+    made once, kept here, the same for every process."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

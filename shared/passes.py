@@ -1,18 +1,20 @@
 """The pass: its states and every transition between them, in one place (the orchestrator).
 
     begin ──> fetching ──fetched──> scoring ──close_scoring──> summarizing ──close_summarizing──> publishing
-                 │  └─no_announcement─> empty                    (selection runs             │
-                 └─fetch_failed─> failed                          inside the flip)           └─published─> published
+                 │  └─no_announcement─> empty                    (summaries planned               │
+                 └─fetch_failed─> failed                          inside the flip)   close_publishing┘──> published
 
 Stages do their work and ask this module what comes next. Every transition takes the session of
 the caller's transaction, is decided in the database (a conditional UPDATE of passes.status:
 exactly one caller wins however many processes race, and the winner's follow-up step commits or
 rolls back with the flip), and returns the messages to send AFTER commit as (task, kwargs)
 pairs (`rt.send_all(work)`). A stage closes when the database shows nothing of it pending; the
-same close functions serve the stage's own last worker and `pending_work` (resume and sweep), so
-"count what is pending, advance, enqueue" is written once per stage.
+same close functions serve the stage's own last worker and `pending_work` (resume and sweep).
 
-One pass at a time: `passes.active` is 1 while a pass is not terminal, under a unique index.
+The units of work: scoring and publishing go by profile (pass_profiles, batched per message),
+summarizing by summary job (summary_jobs: a paper in one language, shared by every profile
+that picked it). One pass at a time: `passes.active` is 1 while a pass is not terminal, under a
+unique index.
 """
 from __future__ import annotations
 
@@ -25,9 +27,11 @@ from sqlalchemy.orm import Session
 
 from . import names
 from .models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING,
-                     PASS_SUMMARIZING, PASS_TERMINAL, SUM_PENDING, SUMMARY_LEASED, Pass, PassItem, Summary, utcnow)
+                     PASS_SUMMARIZING, PASS_TERMINAL, SUM_PENDING, SUMMARY_LEASED, Pass, PassProfile, Summary,
+                     SummaryJob, utcnow)
 
-SCORE_BATCH_SIZE = 500
+SCORE_BATCH = 200    # profiles per scoring message (the day's index is built once per process)
+PUBLISH_BATCH = 50   # profiles per publishing message (six files each)
 Work = list[tuple[str, dict]]
 
 
@@ -67,15 +71,19 @@ def begin(session: Session, trigger: str, no_summaries: bool = False) -> tuple[P
     return existing, False, pending_work(session, existing)
 
 
-def fetched(session: Session, pass_id: int, paper_ids: list[str], **values) -> Work:
-    """fetching -> scoring once the day is stored; the score batches to send."""
-    if not advance(session, pass_id, PASS_FETCHING, PASS_SCORING, fetched=len(paper_ids), **values):
+def fetched(session: Session, pass_id: int, papers: int, profiles: list[str], **values) -> Work:
+    """fetching -> scoring once the day is stored: every profile gets its row; the scoring
+    messages to send (profiles in batches)."""
+    if not advance(session, pass_id, PASS_FETCHING, PASS_SCORING, fetched=papers, **values):
         return []
-    return score_batches(pass_id, paper_ids)
+    now = utcnow()
+    session.add_all(PassProfile(pass_id=pass_id, profile=slug, scored=False, candidates=0, selected=0,
+                                published=False, updated_at=now) for slug in profiles)
+    return _batches(names.SCORE_PROFILES, pass_id, profiles, SCORE_BATCH)
 
 
 def no_announcement(session: Session, pass_id: int, day: str) -> bool:
-    """fetching -> empty: a weekend or holiday; the previous digest stays in place."""
+    """fetching -> empty: a weekend or holiday; the previous digests stay in place."""
     return finish(session, pass_id, PASS_EMPTY, from_status=PASS_FETCHING, note=f"no announcement ({day})")
 
 
@@ -84,39 +92,53 @@ def fetch_failed(session: Session, pass_id: int, reason: str) -> bool:
     return finish(session, pass_id, PASS_FAILED, from_status=PASS_FETCHING, error=reason)
 
 
-def close_scoring(session: Session, pass_id: int, select_digest: Callable[[Session, Pass], list[str]]) -> Work:
-    """scoring -> summarizing when every item is scored. The one winner runs `select_digest`
-    (the scorer's selection, returning the paper ids to summarize) in the same transaction;
+def close_scoring(session: Session, pass_id: int, plan: Callable[[Session, Pass], list[tuple[str, str]]]) -> Work:
+    """scoring -> summarizing when every profile is scored. The one winner runs `plan` (the
+    scorer's summary planning: the (paper id, language) jobs to run) in the same transaction;
     with nothing to summarize the pass goes straight on to publishing."""
-    if _count(session, PassItem.pass_id == pass_id, PassItem.scored.is_(False)):
+    if _count(PassProfile, session, PassProfile.pass_id == pass_id, PassProfile.scored.is_(False)):
         return []
     if not advance(session, pass_id, PASS_SCORING, PASS_SUMMARIZING):
-        return []  # another scorer process won; it does the selection
-    to_summarize = select_digest(session, session.get(Pass, pass_id))
-    if to_summarize:
-        return [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid}) for pid in to_summarize]
+        return []  # another scorer process won; it plans the summaries
+    jobs = plan(session, session.get(Pass, pass_id))
+    if jobs:
+        return [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid, "language": lang})
+                for pid, lang in jobs]
     return close_summarizing(session, pass_id)
 
 
 def close_summarizing(session: Session, pass_id: int) -> Work:
-    """summarizing -> publishing when no summary of the pass is pending."""
-    if _count(session, PassItem.pass_id == pass_id, PassItem.summary_state == SUM_PENDING):
+    """summarizing -> publishing when no summary of the pass is pending; every profile's
+    publication to send (in batches)."""
+    if _count(SummaryJob, session, SummaryJob.pass_id == pass_id, SummaryJob.state == SUM_PENDING):
         return []
-    if advance(session, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING):
-        return [(names.PUBLISH_PASS, {"pass_id": pass_id})]
-    return []
+    if not advance(session, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING):
+        return []
+    return _batches(names.PUBLISH_PROFILES, pass_id, _profiles(session, pass_id, PassProfile.published.is_(False)),
+                    PUBLISH_BATCH)
 
 
-def claim_publishing(session: Session, pass_id: int) -> bool:
-    """Lock the publishing pass's row for the caller's transaction: a second publisher
-    (redelivery, sweep) waits on the row lock and then finds the pass published."""
-    return bool(session.execute(update(Pass).where(Pass.id == pass_id, Pass.status == PASS_PUBLISHING)
-                                .values(updated_at=utcnow()).execution_options(synchronize_session=False))
-                .rowcount)
+def claim_publishing(session: Session, pass_id: int, profiles: list[str]) -> list[str]:
+    """Of `profiles`, those the caller publishes now: unpublished ones of a publishing pass, their
+    rows locked for the caller's transaction (a second publisher of the same batch waits, then
+    finds them published)."""
+    if session.scalar(select(Pass.status).where(Pass.id == pass_id)) != PASS_PUBLISHING:
+        return []
+    return list(session.scalars(update(PassProfile).where(
+        PassProfile.pass_id == pass_id, PassProfile.profile.in_(profiles), PassProfile.published.is_(False))
+        .values(updated_at=utcnow()).returning(PassProfile.profile)))
 
 
-def published(session: Session, pass_id: int) -> bool:
-    """publishing -> published (terminal; frees the active slot)."""
+def profile_published(session: Session, pass_id: int, profile: str) -> None:
+    session.execute(update(PassProfile).where(PassProfile.pass_id == pass_id, PassProfile.profile == profile)
+                    .values(published=True, updated_at=utcnow()))
+
+
+def close_publishing(session: Session, pass_id: int) -> bool:
+    """publishing -> published (terminal; frees the active slot) when every profile is
+    published; True for exactly one caller."""
+    if _count(PassProfile, session, PassProfile.pass_id == pass_id, PassProfile.published.is_(False)):
+        return False
     return finish(session, pass_id, PASS_PUBLISHED, from_status=PASS_PUBLISHING)
 
 
@@ -133,32 +155,61 @@ def pending_work(session: Session, p: Pass, older_than: dt.datetime | None = Non
     if p.status in PASS_TERMINAL:
         return []
     recent = older_than is not None and p.updated_at > older_than
+    stale = (PassProfile.updated_at <= older_than,) if older_than is not None else ()
     if p.status == PASS_FETCHING:
         return [] if recent else [(names.FETCH_PASS, {"pass_id": p.id})]
-    if p.status == PASS_PUBLISHING:
-        return [] if recent else [(names.PUBLISH_PASS, {"pass_id": p.id})]
     if p.status == PASS_SCORING:
-        unscored = (PassItem.pass_id == p.id, PassItem.scored.is_(False))
-        ids = _item_ids(session, unscored, older_than)
-        if ids:
-            return score_batches(p.id, ids)
-        if _count(session, *unscored) or recent:
-            return []  # in progress, or scored just now and the selection is probably running
-        # Everything scored but the selection never ran (its process died): nudge the scorer.
-        return [(names.SCORE_BATCH, {"pass_id": p.id, "paper_ids": []})]
+        unscored = (PassProfile.pass_id == p.id, PassProfile.scored.is_(False))
+        todo = _profiles(session, p.id, *unscored[1:], *stale)
+        if todo:
+            return _batches(names.SCORE_PROFILES, p.id, todo, SCORE_BATCH)
+        if _count(PassProfile, session, *unscored) or recent:
+            return []  # in progress, or scored just now and the planning is probably running
+        # Every profile scored but the planning never ran (its process died): nudge the scorer.
+        return [(names.SCORE_PROFILES, {"pass_id": p.id, "profiles": []})]
     if p.status == PASS_SUMMARIZING:
-        pending = (PassItem.pass_id == p.id, PassItem.summary_state == SUM_PENDING)
-        extra = ()
+        q = select(SummaryJob.paper_id, SummaryJob.language).where(SummaryJob.pass_id == p.id,
+                                                                   SummaryJob.state == SUM_PENDING)
         if older_than is not None:
-            live = (select(Summary.id).where(Summary.paper_id == PassItem.paper_id, Summary.version == PassItem.version,
+            live = (select(Summary.id).where(Summary.paper_id == SummaryJob.paper_id,
+                                             Summary.version == SummaryJob.version,
+                                             Summary.language == SummaryJob.language,
                                              Summary.status == SUMMARY_LEASED, Summary.lease_expires_at > utcnow())
-                    .correlate(PassItem).exists())
-            extra = (~live,)
-        ids = _item_ids(session, (*pending, *extra), older_than, order=(PassItem.rank, PassItem.paper_id))
-        if ids:
-            return [(names.SUMMARIZE_PAPER, {"pass_id": p.id, "paper_id": i}) for i in ids]
+                    .correlate(SummaryJob).exists())
+            q = q.where(SummaryJob.updated_at <= older_than, ~live)
+        jobs = session.execute(q.order_by(SummaryJob.priority, SummaryJob.paper_id)).all()
+        if jobs:
+            return [(names.SUMMARIZE_PAPER, {"pass_id": p.id, "paper_id": pid, "language": lang})
+                    for pid, lang in jobs]
         return close_summarizing(session, p.id)  # a no-op while some are in flight
+    if p.status == PASS_PUBLISHING:
+        todo = _profiles(session, p.id, PassProfile.published.is_(False), *stale)
+        if todo:
+            return _batches(names.PUBLISH_PROFILES, p.id, todo, PUBLISH_BATCH)
+        if _count(PassProfile, session, PassProfile.pass_id == p.id, PassProfile.published.is_(False)):
+            return []
+        # Every profile published but the pass was never closed: a publisher closes it.
+        return [] if recent else [(names.PUBLISH_PROFILES, {"pass_id": p.id, "profiles": []})]
     return []
+
+
+def touch(session: Session, pass_id: int, work: Work) -> None:
+    """Mark what `work` re-sends as recently handled, so the sweep re-sends it at most once
+    per `stuck_after_seconds`, not on every run."""
+    now = utcnow()
+    profiles = [slug for _, kw in work for slug in kw.get("profiles", ())]
+    jobs = [(kw["paper_id"], kw["language"]) for _, kw in work if "paper_id" in kw]
+    for i in range(0, len(profiles), 1000):
+        session.execute(update(PassProfile).where(PassProfile.pass_id == pass_id,
+                                                  PassProfile.profile.in_(profiles[i:i + 1000]))
+                        .values(updated_at=now).execution_options(synchronize_session=False))
+    for pid, lang in jobs:
+        session.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == pid,
+                                                 SummaryJob.language == lang)
+                        .values(updated_at=now).execution_options(synchronize_session=False))
+    if any(not kw.get("profiles") and "paper_id" not in kw for _, kw in work):
+        session.execute(update(Pass).where(Pass.id == pass_id, Pass.active == 1).values(updated_at=now)
+                        .execution_options(synchronize_session=False))
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -187,32 +238,14 @@ def finish(session: Session, pass_id: int, status: str, *, from_status: str | No
     return session.execute(stmt.values(**values).execution_options(synchronize_session=False)).rowcount == 1
 
 
-def score_batches(pass_id: int, paper_ids: list[str]) -> Work:
-    return [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": paper_ids[i:i + SCORE_BATCH_SIZE]})
-            for i in range(0, len(paper_ids), SCORE_BATCH_SIZE)]
+def _batches(task: str, pass_id: int, profiles: list[str], size: int) -> Work:
+    return [(task, {"pass_id": pass_id, "profiles": profiles[i:i + size]}) for i in range(0, len(profiles), size)]
 
 
-def _count(session: Session, *where) -> int:
-    return int(session.scalar(select(func.count()).select_from(PassItem).where(*where)) or 0)
+def _profiles(session: Session, pass_id: int, *where) -> list[str]:
+    return list(session.scalars(select(PassProfile.profile).where(PassProfile.pass_id == pass_id, *where)
+                                .order_by(PassProfile.profile)))
 
 
-def _item_ids(session: Session, where, older_than, order=(PassItem.paper_id,)) -> list[str]:
-    q = select(PassItem.paper_id).where(*where)
-    if older_than is not None:
-        q = q.where(PassItem.updated_at <= older_than)
-    return list(session.scalars(q.order_by(*order)))
-
-
-def touch_items(session: Session, pass_id: int, paper_ids: list[str]) -> None:
-    """Mark items as recently handled so the sweep leaves them alone for a while."""
-    for i in range(0, len(paper_ids), 1000):  # bounded IN lists (15,000-item days)
-        session.execute(update(PassItem).where(PassItem.pass_id == pass_id,
-                                               PassItem.paper_id.in_(paper_ids[i:i + 1000]))
-                        .values(updated_at=utcnow()).execution_options(synchronize_session=False))
-
-
-def touch_pass(session: Session, pass_id: int) -> None:
-    """Mark the pass as recently nudged: the sweep re-sends a pass-level message (fetch,
-    publish, selection nudge) at most once per `stuck_after_seconds`, not on every run."""
-    session.execute(update(Pass).where(Pass.id == pass_id, Pass.active == 1).values(updated_at=utcnow())
-                    .execution_options(synchronize_session=False))
+def _count(model, session: Session, *where) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,7 @@ from .config import Config
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+READERS_TTL = 1.0  # seconds between looks at PROFILES_DIR (the web asks on every request)
 
 
 class Runtime:
@@ -63,6 +65,25 @@ class Runtime:
             if key not in self.cache:
                 self.cache[key] = factory()
             return self.cache[key]
+
+    def readers(self):
+        """The deployment's profiles (shared.profiles.Readers). PROFILES_DIR is re-read when a
+        file in it changes, so a reader added or edited there needs no restart."""
+        from .profiles import load
+
+        folder = self.settings.profiles_dir
+        with self._memo_lock:
+            cached = self.cache.get("readers")
+            now = time.monotonic()
+            if cached is not None and (folder is None or now - cached[2] < READERS_TTL):
+                return cached[1]
+            stamp = None
+            if folder is not None and folder.is_dir():
+                stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.json")))
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, load(self.config, folder), now)
+            self.cache["readers"] = (cached[0], cached[1], now)
+            return cached[1]
 
     def reset_after_fork(self) -> None:
         if "engine" in self.__dict__:

@@ -34,6 +34,8 @@ class Settings:
     llm_key_env: str  # the variable the key came from, for messages ("set DASHSCOPE_API_KEY")
     llm_api_key: str | None = field(default=None, repr=False)
     redis_url: str | None = None  # for cross-process limits; the broker's Redis by default
+    profiles_dir: Path | None = None  # PROFILES_DIR: one <slug>.json per reader
+    secret_key: str | None = field(default=None, repr=False)  # SECRET_KEY: signs keys and feedback links
 
     @classmethod
     def from_env(cls, config: Config, config_path: Path, env: dict[str, str] | None = None) -> "Settings":
@@ -59,6 +61,8 @@ class Settings:
             llm_key_env=key_env,
             llm_api_key=env.get(key_env) or None,
             redis_url=redis_url,
+            profiles_dir=Path(env["PROFILES_DIR"]) if env.get("PROFILES_DIR") else None,
+            secret_key=env.get("SECRET_KEY") or None,
         )
         settings.validate()
         return settings

@@ -23,7 +23,8 @@ from pathlib import Path
 import feedparser
 from sqlalchemy import create_engine, func, select, text
 
-from shared.models import PASS_PUBLISHED, SUM_TERMINAL, Paper, Pass, PassItem, Publication, Summary
+from shared.models import (PASS_PUBLISHED, SUM_TERMINAL, Paper, Pass, PassItem, PassProfile, ProfileItem, Publication,
+                           Summary, SummaryJob)
 from tests.conftest import PG_ADMIN_URL
 from tests.procs import BIN, Stack, Worker, _die_with_parent, write_config
 
@@ -121,10 +122,19 @@ def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pa
             if status == "failed":
                 assert p.error, "a failed pass without a visible reason"
             assert c.scalar(select(func.count()).select_from(Pass).where(Pass.active == 1)) == 0
-            items = c.execute(select(PassItem.paper_id, PassItem.scored, PassItem.rank, PassItem.summary_state,
-                                     PassItem.note, Paper.title)
-                              .join(Paper, Paper.id == PassItem.paper_id)
-                              .where(PassItem.pass_id == pass_id)).all()
+            n_items = c.scalar(select(func.count()).select_from(PassItem).where(PassItem.pass_id == pass_id))
+            # The default profile's digest, with each paper's summary state (its job's, or the
+            # item's own when no summary was wanted or summaries were off).
+            items = c.execute(select(ProfileItem.paper_id, ProfileItem.rank,
+                                     func.coalesce(SummaryJob.state, ProfileItem.summary_state).label("summary_state"),
+                                     func.coalesce(SummaryJob.note, ProfileItem.note).label("note"), Paper.title)
+                              .join(Paper, Paper.id == ProfileItem.paper_id)
+                              .outerjoin(SummaryJob, (SummaryJob.pass_id == ProfileItem.pass_id)
+                                         & (SummaryJob.paper_id == ProfileItem.paper_id)
+                                         & (SummaryJob.language == ProfileItem.language))
+                              .where(ProfileItem.pass_id == pass_id, ProfileItem.profile == "default")).all()
+            unscored = c.scalar(select(func.count()).select_from(PassProfile).where(
+                PassProfile.pass_id == pass_id, PassProfile.scored.is_(False)))
             dup = lambda q: c.execute(q.having(func.count() > 1)).all()  # noqa: E731
             assert not dup(select(Paper.id).group_by(Paper.id))
             assert not dup(select(PassItem.pass_id, PassItem.paper_id).group_by(PassItem.pass_id, PassItem.paper_id))
@@ -134,9 +144,9 @@ def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pa
             pubs = c.execute(select(Publication.day, Publication.pass_id)).all()
     finally:
         eng.dispose()
-    ranked = sorted((it for it in items if it.rank is not None), key=lambda it: it.rank)
+    ranked = sorted(items, key=lambda it: it.rank)
     if status == PASS_PUBLISHED:
-        assert items and all(it.scored for it in items), "unscored papers in a published pass"
+        assert n_items and not unscored, "unscored profiles in a published pass"
         for it in ranked:
             assert it.summary_state is None or it.summary_state in SUM_TERMINAL, (it.paper_id, it.summary_state)
             if it.summary_state in ("failed", "budget", "skipped"):
@@ -149,7 +159,7 @@ def check_invariants(db_url: str, output_dir: Path, llm=None, kills: int = 0, pa
         over = {pid: n for pid, n in calls.items() if n > 1 + kills}
         assert sum(n - 1 - kills for n in over.values()) <= garbled, \
             f"papers paid more than 1 + {kills} times (allowed extra {garbled}): {over}"
-    return {"pass_id": pass_id, "items": len(items), "ranked": len(ranked),
+    return {"pass_id": pass_id, "items": n_items, "ranked": len(ranked),
             "states": Counter(it.summary_state for it in ranked), "calls": calls}
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from shared.db import make_engine, session_factory
-from shared.models import Base, Paper, Pass, PassItem, Publication, Summary
+from shared.models import Base, Paper, Pass, Publication, Summary
+from tests.seed import digest_item
 from tests.test_web import CONFIG, UTC, _settings, serve
 from web.app import create_app
 
@@ -78,12 +79,11 @@ def fill(sm) -> list:
                     s.add(summ)
                     s.flush()
                     summary_id = summ.id
-                s.add(PassItem(pass_id=ps.id, paper_id=pid, version=it.version or 1, announce_type="new",
-                               announced=day, scored=True, score=12.0 - rank * 0.3, rank=rank,
-                               matched=["LLM", "Inference"],
-                               match_details=[{"term": "LLM", "where": ["title", "abstract"], "points": 1.5},
-                                              {"term": "Inference", "where": ["abstract"], "points": 1.0}],
-                               summary_state="done" if summary_id else None, summary_id=summary_id))
+                digest_item(s, ps.id, pid, day=day, version=it.version or 1, score=12.0 - rank * 0.3, rank=rank,
+                            matched=["LLM", "Inference"],
+                            match_details=[{"term": "LLM", "where": ["title", "abstract"], "points": 1.5},
+                                           {"term": "Inference", "where": ["abstract"], "points": 1.0}],
+                            summary_state="done" if summary_id else None, summary_id=summary_id)
             s.add(Publication(day=day, pass_id=ps.id, paper_count=len(chosen),
                               published_at=dt.datetime(2024, 11, day.day, at, 0, tzinfo=UTC)))
     return items[:30]

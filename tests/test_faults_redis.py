@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from shared.models import PassItem
+from shared.models import SummaryJob
 from tests.faults import (LLM_KEY, check_invariants, engine, make_stack, passes, restart_redis, start_beat,
                           wait_pass, wait_until)
 from tests.standins.arxiv import ArxivStandin
@@ -21,7 +21,7 @@ def _done(db_url: str) -> int:
     eng = engine(db_url)
     try:
         with eng.connect() as c:
-            return len(c.execute(select(PassItem.paper_id).where(PassItem.summary_state == "done")).all())
+            return len(c.execute(select(SummaryJob.paper_id).where(SummaryJob.state == "done")).all())
     finally:
         eng.dispose()
 

@@ -130,8 +130,8 @@ def test_first_run_backfills_days_back_through_paged_queries(tmp_path, db_url, a
         assert f"{len(fresh)} papers of missed days added" in p.note
         marks = dict(s.execute(select(FetchWatermark.category, FetchWatermark.last_day)).all())
         assert marks == {cat: DAY for cat in CATS}
-    sent = [i for task, kw in rt.dispatcher.sent if task == names.SCORE_BATCH for i in kw["paper_ids"]]
-    assert sorted(sent) == sorted(kinds)
+    sent = [slug for task, kw in rt.dispatcher.sent if task == names.SCORE_PROFILES for slug in kw["profiles"]]
+    assert sent == ["default"]  # every profile scores the whole pass: feed and backfill
 
     # Watermark = yesterday: the common case is exactly one request, and nothing is added twice.
     with rt.session() as s:

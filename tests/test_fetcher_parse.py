@@ -12,7 +12,8 @@ import pytest
 
 from services.fetcher.api import parse_api
 from services.fetcher.records import split_authors
-from services.fetcher.rss import effective_type, in_set, parse_rss, relevant
+from services.fetcher.rss import parse_rss
+from shared.arxiv import effective_type, in_set, relevant
 from shared.errors import PermanentError
 
 DATA = Path(__file__).parent / "data" / "arxiv"

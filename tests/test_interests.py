@@ -75,17 +75,17 @@ def test_bonus_and_config_rules(papers):
     assert interest_bonus(0.5, 5.0) == 2.5 and interest_bonus(1.2, 5.0) == 5.0
     assert interest_bonus(0.0999, 5.0) == 0.0 and interest_bonus(0.1, 5.0) == 0.5  # noise floor
     assert arxiv_id("hep-th/9901001v2") == "hep-th/9901001" and arxiv_id("sparse attention") is None
-    assert build_interests(parse_config({})) is None  # off by default
+    assert build_interests(parse_config({}).interests) is None  # off by default
     on = parse_config({"interests": {"enabled": True, "items": ["2411.18050", "grid blackouts"]}})
-    model = build_interests(on, resolve=papers.get)
+    model = build_interests(on.interests, resolve=papers.get)
     assert model.similarity(papers[ON_TOPIC]) > model.similarity(papers["2411.17701"])
     with pytest.raises(ConfigError, match="arXiv ids not found: 2411.00001"):
-        build_interests(parse_config({"interests": {"enabled": True, "items": ["2411.00001"]}}))
+        build_interests(parse_config({"interests": {"enabled": True, "items": ["2411.00001"]}}).interests)
     with pytest.raises(ConfigError, match="no usable words"):
         fit_tfidf(["the and of"])
     emb = parse_config({"interests": {"enabled": True, "items": ["x y"], "method": "embeddings"}})
     with pytest.raises(ConfigError, match="needs an OpenAI-compatible API key"):
-        build_interests(emb)
+        build_interests(emb.interests)
 
 
 def test_embeddings_over_http_rank_and_batch(papers):

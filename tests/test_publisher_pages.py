@@ -2,7 +2,7 @@
 among the published files (no link to a day without a page, no form), the previous day's page
 is written again with its "next" link, and the stylesheet is the package's static file.
 
-Real publish_pass on a real SQLite database (two earlier publications, then a third pass)."""
+Real publish_profiles on a real SQLite database (two earlier publications, then a third pass)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,9 +10,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from services.publisher.handlers import publish_pass
+from services.publisher.handlers import publish_profiles
 from shared.db import make_engine, session_factory
-from shared.models import Base, Pass, PassItem
+from shared.models import Base, Pass, PassItem, PassProfile
 from shared.render.html import stylesheet
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -38,14 +38,15 @@ def test_published_pages_link_only_among_the_files(tmp_path):
     # ... then today's pass, ready to publish.
     publish(sm, dt.date(2024, 11, 28), [("2411.20001", "Today $O(n^2)$", ("cs.CL",), 7.0, "T.", True)],
             dt.datetime(2024, 11, 28, 6, 0, tzinfo=UTC))
-    with sm.begin() as s:  # (its Publication row is rewritten by publish_pass)
+    with sm.begin() as s:  # (its Publication row is rewritten by publish_profiles)
         today = s.query(Pass).filter(Pass.day == dt.date(2024, 11, 28)).one()
         today.status = "publishing"
         today.active = 1
         pass_id = today.id
         assert s.query(PassItem).filter(PassItem.pass_id == pass_id).count() == 1
+        s.get(PassProfile, (pass_id, "default")).published = False
     settings = Settings.from_env(CONFIG, Path("config.json"), {"DATABASE_URL": url, "OUTPUT_DIR": str(out)})
-    publish_pass(Runtime(CONFIG, settings, engine=engine), pass_id)
+    publish_profiles(Runtime(CONFIG, settings, engine=engine), pass_id, ["default"])
 
     index, today_page, yesterday = out / "index.html", out / "day" / "2024-11-28.html", out / "day" / "2024-11-27.html"
     assert index.is_file() and today_page.is_file() and yesterday.is_file()

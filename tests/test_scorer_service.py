@@ -1,22 +1,27 @@
-"""The scorer service with real processes: the day's selection exactly once with two (then
+"""The scorer service with real processes: every profile's selection exactly once with two (then
 three) `arxiv-bot worker scorer` processes over a real Redis, redelivered batches and a scorer
 SIGKILLed mid-pass; and `arxiv-bot run` (embedded, real CLI) on the recorded 28 Nov 2024 day with
 different configs: min_score, tie order, announce_types, exclusions, interests (TF-IDF and
 embeddings over the local OpenAI-compatible stand-in), explanations in papers.json and README.md.
+What the digest should hold is computed independently, with the matcher, from the stored papers.
 """
 from __future__ import annotations
 
 import base64
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import func, select
 
+from services.scorer.matcher import Matcher
 from shared import names
+from shared.arxiv import effective_type
 from shared.db import make_engine, session_factory
-from shared.models import PASS_SCORING, SUM_PENDING, Pass, PassItem
+from shared.models import (ITEM_WANTS_SUMMARY, PASS_SCORING, SUM_PENDING, Paper, Pass, PassItem, PassProfile,
+                           ProfileItem, SummaryJob)
 from tests.procs import Stack, write_config
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.llm import LLMStandin
@@ -50,15 +55,29 @@ def run_day(stack: Stack, *args: str) -> list[dict]:
     return json.loads((stack.output_dir / "papers.json").read_text())
 
 
-def last_items(db_url: str) -> dict[str, PassItem]:
-    """paper id -> pass item of the newest pass."""
+def expected_scores(db_url: str, cfg: dict) -> dict[str, dict]:
+    """paper id -> {"score", "matched", "excluded_by", "type"} for every paper of the newest pass,
+    computed with the matcher (not by the code under test) from the stored papers."""
+    matcher = Matcher(cfg.get("keywords", []), cfg.get("exclude_keywords", ["survey", "review", "tutorial"]))
+    cats = cfg.get("categories", ["cs.AI", "cs.CL", "cs.DC", "cs.LG"])
     engine = make_engine(db_url)
     try:
         with session_factory(engine)() as s:
             pid = s.scalar(select(func.max(Pass.id)))
-            return {i.paper_id: i for i in s.scalars(select(PassItem).where(PassItem.pass_id == pid))}
+            rows = s.execute(select(Paper, PassItem).join(PassItem, PassItem.paper_id == Paper.id)
+                             .where(PassItem.pass_id == pid)).all()
+            out = {}
+            for paper, item in rows:
+                r = matcher.score(paper.title, paper.abstract, paper.authors, paper.categories)
+                item.categories = paper.categories
+                out[paper.id] = {"score": r.score, "matched": r.matched, "excluded_by": r.excluded_by,
+                                 "type": effective_type(item, cats)}
+            return out
     finally:
         engine.dispose()
+
+
+PROJECT = json.loads((Path(__file__).resolve().parent.parent / "config.json").read_text())
 
 
 def check_explained(papers: list[dict], readme: str) -> None:
@@ -69,9 +88,12 @@ def check_explained(papers: list[dict], readme: str) -> None:
         assert p["score"] == pytest.approx(sum(d["points"] for d in p["match_details"]), abs=1e-3)
         for d in p["match_details"]:
             assert set(d["where"]) <= {"title", "abstract", "authors", "similarity"} and d["where"]
+    from shared.render.markdown import md_escape
+    from shared.render.paper import matched_line
+
     assert readme.count("**Matched**: ") == len(papers)
-    first = papers[0]["match_details"][0]
-    assert f"**Matched**: {first['term']} ({'/'.join(first['where'])})" in readme
+    for p in papers:  # "LLM, Inference · title": every term, and the places that are not the abstract
+        assert f"**Matched**: {md_escape(matched_line(p))}" in readme, p["id"]
 
 
 # --- min_score, tie order, explanations ------------------------------------------------------
@@ -79,17 +101,20 @@ def check_explained(papers: list[dict], readme: str) -> None:
 def test_min_score_and_deterministic_ties(tmp_path, sqlite_url, arxiv):
     stack = make_stack(tmp_path, sqlite_url, arxiv, min_score=3.0, max_papers=1000)
     papers = run_day(stack)
-    items = last_items(sqlite_url)
+    truth = expected_scores(sqlite_url, PROJECT)
     assert papers and all(p["score"] >= 3.0 for p in papers)
     assert [p["rank"] for p in papers] == list(range(1, len(papers) + 1))
     assert [p["id"] for p in papers] == [p["id"] for p in sorted(papers, key=lambda p: (-p["score"], p["id"]))]
     scores = [p["score"] for p in papers]
     assert len(set(scores)) < len(scores)  # ties exist, and they were broken by id
-    # Papers that matched but scored below min_score were scored, never selected.
-    below = [i for i in items.values() if i.matched and not i.excluded_by and i.announce_type == "new"
-             and i.score < 3.0]
-    assert below and all(i.rank is None for i in below)
-    assert {p["id"] for p in papers} == {i.paper_id for i in items.values() if i.candidate}
+    assert all(p["score"] == truth[p["id"]]["score"] for p in papers)
+    # Papers that matched but scored below min_score were never selected; every candidate was.
+    below = {pid for pid, t in truth.items() if t["matched"] and not t["excluded_by"] and t["type"] == "new"
+             and t["score"] < 3.0}
+    assert below and not below & {p["id"] for p in papers}
+    candidates = {pid for pid, t in truth.items() if t["matched"] and not t["excluded_by"] and t["type"] == "new"
+                  and t["score"] >= 3.0}
+    assert {p["id"] for p in papers} == candidates
     check_explained(papers, (stack.output_dir / "README.md").read_text())
     # The original's precision complaint: "RL" never matches inside "world"/"control"/"URL".
     for p in papers:
@@ -101,14 +126,14 @@ def test_min_score_and_deterministic_ties(tmp_path, sqlite_url, arxiv):
 
 def test_announce_types_and_exclusions(tmp_path, arxiv, sqlite_url):
     only_new = run_day(make_stack(tmp_path, sqlite_url, arxiv, "new", min_score=2.5, max_papers=1000))
-    items = last_items(sqlite_url)
+    truth = expected_scores(sqlite_url, PROJECT)
     assert {p["announce_type"] for p in only_new} == {"new"}
-    excluded = {i.paper_id: i.excluded_by for i in items.values() if i.excluded_by}
+    excluded = {pid: t["excluded_by"] for pid, t in truth.items() if t["excluded_by"]}
     assert set(excluded.values()) <= {"survey", "review", "tutorial"} and excluded
     assert not excluded.keys() & {p["id"] for p in only_new}
-    # Exclusion is visible and would have mattered: excluded papers that match and score enough.
-    strong = {pid for pid, i in items.items() if i.excluded_by and i.matched and i.score >= 2.5
-              and i.announce_type == "new"}
+    # Exclusion would have mattered: excluded papers that match and score enough.
+    strong = {pid for pid, t in truth.items() if t["excluded_by"] and t["matched"] and t["score"] >= 2.5
+              and t["type"] == "new"}
     assert strong
 
     db2 = f"sqlite:///{tmp_path / 'second.db'}"
@@ -146,7 +171,7 @@ def test_interests_tfidf_in_score_and_outputs(tmp_path, sqlite_url, arxiv):
         assert p["matched"][-1] == "interests"
     readme = (stack.output_dir / "README.md").read_text()
     check_explained(papers, readme)
-    assert "interests (similarity)" in readme
+    assert any("interests" in line for line in readme.splitlines() if "**Matched**" in line)
     status = json.loads(stack.cli("status", "--json").stdout)
     assert status["passes"][0]["note"] is None
 
@@ -176,9 +201,11 @@ def test_interests_embeddings_without_key_fall_back_to_keywords(tmp_path, sqlite
                     "scoring on keywords only")
 
 
-# --- selection exactly once, real workers ----------------------------------------------------
+# --- selection exactly once per profile, real workers ---------------------------------------
 
-BATCH = 8
+BATCH = 3
+PROFILES = {f"r{n:02d}": {"keywords": PROJECT["keywords"][n:n + 8], "language": "en" if n % 3 else "zh"}
+            for n in range(0, 18)}
 
 
 def summarize_messages(r: redis.Redis) -> list[dict]:
@@ -202,12 +229,13 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
     from shared.celery_app import create_app
     from shared.settings import load
 
-    stack = make_stack(tmp_path, db_url, arxiv, broker_url=redis_url, min_score=2.5)
-    run_day(stack)  # the real fetcher fills the papers table (and a first, published pass)
+    stack = make_stack(tmp_path, db_url, arxiv, broker_url=redis_url, min_score=2.5, profiles=PROFILES)
+    run_day(stack)  # the real workers' code fills the papers table and every profile's first digest
 
     # A second pass, in the scoring stage, over the same papers: built directly in the DB.
     engine = make_engine(db_url)
     S = session_factory(engine)
+    slugs = sorted(PROFILES)
     with S.begin() as s:
         first = s.scalar(select(func.max(Pass.id)))
         olds = list(s.scalars(select(PassItem).where(PassItem.pass_id == first).order_by(PassItem.paper_id)))
@@ -217,13 +245,15 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
         pass_id = p.id
         s.add_all(PassItem(pass_id=pass_id, paper_id=i.paper_id, version=i.version, announce_type=i.announce_type,
                            announced=i.announced) for i in olds)
-    ids = [i.paper_id for i in olds]
-    batches = [ids[i:i + BATCH] for i in range(0, len(ids), BATCH)]
+        s.add_all(PassProfile(pass_id=pass_id, profile=slug, scored=False, candidates=0, selected=0, published=False)
+                  for slug in slugs)
+    batches = [slugs[i:i + BATCH] for i in range(0, len(slugs), BATCH)]
     held = batches.pop()  # sent only after the kill: the pass cannot finish before it
 
-    def count(*where) -> int:
+    def scored(flag: bool) -> int:
         with S() as s:
-            return s.scalar(select(func.count()).select_from(PassItem).where(PassItem.pass_id == pass_id, *where))
+            return s.scalar(select(func.count()).select_from(PassProfile).where(
+                PassProfile.pass_id == pass_id, PassProfile.scored.is_(flag)))
 
     def status() -> str:
         with S() as s:
@@ -231,7 +261,7 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
 
     config, settings = load(stack.env["ARXIV_BOT_CONFIG"], stack.env)
     app = create_app(settings, config)
-    send = lambda b: app.send_task(names.SCORE_BATCH, kwargs={"pass_id": pass_id, "paper_ids": b},  # noqa: E731
+    send = lambda b: app.send_task(names.SCORE_PROFILES, kwargs={"pass_id": pass_id, "profiles": b},  # noqa: E731
                                    queue=names.SCORE_QUEUE, routing_key=names.SCORE_QUEUE)
     r = redis.Redis.from_url(redis_url)
     try:
@@ -239,19 +269,19 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
         a.wait_ready(), _b.wait_ready()
         for b in batches + batches:  # every batch delivered twice
             send(b)
-        wait_for(lambda: count(PassItem.scored.is_(True)) >= len(ids) // 4, what="no scoring progress")
+        wait_for(lambda: scored(True) >= len(slugs) // 4, what="no scoring progress")
         a.kill()
-        assert status() == PASS_SCORING and count(PassItem.scored.is_(False)) >= len(held)
+        assert status() == PASS_SCORING and scored(False) >= len(held)
         stack.start_worker("scorer")  # the replacement
-        # What the sweep does after a lost message: re-send every unscored item, then nudge.
+        # What the sweep does after a lost message: re-send every unscored profile, then nudge.
         with S() as s:
-            unscored = list(s.scalars(select(PassItem.paper_id).where(
-                PassItem.pass_id == pass_id, PassItem.scored.is_(False)).order_by(PassItem.paper_id)))
+            unscored = list(s.scalars(select(PassProfile.profile).where(
+                PassProfile.pass_id == pass_id, PassProfile.scored.is_(False)).order_by(PassProfile.profile)))
         for i in range(0, len(unscored), BATCH):
             send(unscored[i:i + BATCH])
         for b in (held, held, [], [], []):
             send(b)
-        wait_for(lambda: status() != PASS_SCORING, what="selection never ran")
+        wait_for(lambda: status() != PASS_SCORING, what="the summaries were never planned")
         wait_for(lambda: r.llen(names.SCORE_QUEUE) == 0, what="score queue not drained")
         time.sleep(1.0)  # let the last in-flight (now no-op) batches finish
     finally:
@@ -260,20 +290,34 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
     expected = config.ai_summary.max_papers_to_summarize
     with S() as s:
         p = s.get(Pass, pass_id)
-        ranked = s.execute(select(PassItem.paper_id, PassItem.rank, PassItem.score, PassItem.summary_state)
-                           .where(PassItem.pass_id == pass_id, PassItem.rank.is_not(None))
-                           .order_by(PassItem.rank)).all()
-        first_digest = list(s.scalars(select(PassItem.paper_id).where(
-            PassItem.pass_id == first, PassItem.rank.is_not(None)).order_by(PassItem.rank)))
+        digests = {slug: s.execute(select(ProfileItem.paper_id, ProfileItem.rank, ProfileItem.summary_state,
+                                          ProfileItem.language)
+                                   .where(ProfileItem.pass_id == pass_id, ProfileItem.profile == slug)
+                                   .order_by(ProfileItem.rank)).all() for slug in slugs}
+        firsts = {slug: list(s.scalars(select(ProfileItem.paper_id).where(
+            ProfileItem.pass_id == first, ProfileItem.profile == slug).order_by(ProfileItem.rank))) for slug in slugs}
+        jobs = s.execute(select(SummaryJob.paper_id, SummaryJob.language, SummaryJob.state)
+                         .where(SummaryJob.pass_id == pass_id)).all()
     engine.dispose()
-    assert p.status == "summarizing" and count(PassItem.scored.is_(False)) == 0
-    assert [x.rank for x in ranked] == list(range(1, config.max_papers + 1)) == list(range(1, p.selected + 1))
-    assert [x.paper_id for x in ranked] == first_digest  # same input, same digest
-    pending = [x.paper_id for x in ranked if x.summary_state == SUM_PENDING]
-    assert pending == [x.paper_id for x in ranked[:expected]]
+    assert p.status == "summarizing" and scored(False) == 0
+    wanted = set()
+    for slug in slugs:
+        ranked = digests[slug]
+        assert [x.rank for x in ranked] == list(range(1, len(ranked) + 1))
+        # Same input, same digest; never twice does not apply to the same day (it re-publishes).
+        assert [x.paper_id for x in ranked] == firsts[slug]
+        want = [x for x in ranked if x.summary_state == ITEM_WANTS_SUMMARY]
+        assert [x.paper_id for x in want] == [x.paper_id for x in ranked[:expected]]
+        wanted |= {(x.paper_id, x.language) for x in want}
+    # One job per (paper, language), however many profiles picked the paper.
+    assert {(j.paper_id, j.language) for j in jobs} == wanted and len(jobs) == len(wanted)
+    assert all(j.state == SUM_PENDING for j in jobs)
     msgs = summarize_messages(r)
-    assert len(msgs) == r.llen(names.SUMMARIZE_QUEUE) == expected
-    assert sorted(m["paper_id"] for m in msgs) == sorted(pending) and {m["pass_id"] for m in msgs} == {pass_id}
+    assert len(msgs) == r.llen(names.SUMMARIZE_QUEUE) == len(wanted)
+    assert sorted((m["paper_id"], m["language"]) for m in msgs) == sorted(wanted)
+    assert {m["pass_id"] for m in msgs} == {pass_id}
     logs = "".join(f.read_text(errors="replace") for f in stack.tmp.glob("worker-scorer-*.log"))
-    assert logs.count(f"pass {pass_id}: selection:") == 1
+    assert logs.count(f"pass {pass_id}: ") and logs.count("summaries to make") == 1
+    won = sum(int(n) for n in __import__("re").findall(rf"pass {pass_id}: (\d+) profiles scored", logs))
+    assert won == len(slugs)  # every profile selected once, however many messages carried it
     r.close()

@@ -151,7 +151,8 @@ def test_status_names_skip_reasons_and_failed_pass_day(tmp_path, sqlite_url):
     import datetime as dt
 
     from shared.db import make_engine, session_factory
-    from shared.models import Paper, Pass, PassItem
+    from shared.models import Paper, Pass
+    from tests.seed import digest_item
 
     stack = _status_stack(tmp_path, sqlite_url)
     stack.cli("db", "upgrade")
@@ -165,8 +166,9 @@ def test_status_names_skip_reasons_and_failed_pass_day(tmp_path, sqlite_url):
         for n in range(3):
             s.add(Paper(id=f"2411.0000{n}", version=1, title="t", abstract="a", authors=["A"],
                         primary_category="cs.LG", categories=["cs.LG"]))
-            s.add(PassItem(pass_id=done.id, paper_id=f"2411.0000{n}", version=1, announce_type="new", scored=True,
-                           rank=n + 1, summary_state="skipped", note="AI summaries disabled: set DASHSCOPE_API_KEY"))
+            s.flush()
+            digest_item(s, done.id, f"2411.0000{n}", rank=n + 1, score=1.0, summary_state="skipped",
+                        note="AI summaries disabled: set DASHSCOPE_API_KEY")
     text = stack.cli("status").stdout
     assert "3 skipped (AI summaries disabled: set DASHSCOPE_API_KEY)" in text
     assert json.loads(stack.cli("status", "--json").stdout)["latest_pass"]["skip_reasons"] == {

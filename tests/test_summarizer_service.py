@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from shared import names
 from shared.db import ensure_schema, make_engine, session_factory
-from shared.models import (PASS_PUBLISHED, PASS_SUMMARIZING, SUM_DONE, SUM_PENDING, Paper, Pass, PassItem,
-                           Summary)
+from shared.models import (PASS_PUBLISHED, PASS_SUMMARIZING, SUM_DONE, SUM_PENDING, Paper, Pass, PassProfile,
+                           Summary, SummaryJob)
 from tests.procs import Stack, write_config
+from tests.seed import digest_item
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.llm import LLMStandin
 
@@ -67,10 +68,11 @@ class Seeded:
                      candidates=len(ids), selected=len(ids))
             s.add(p)
             s.flush()
-            s.add_all(PassItem(pass_id=p.id, paper_id=pid, version=1, announce_type="new", announced=DAY,
-                               scored=True, score=3.0, candidate=True, rank=i + 1, matched=["LLM"],
-                               match_details=[{"term": "LLM", "where": ["title"], "points": 3.0}],
-                               summary_state=SUM_PENDING) for i, pid in enumerate(ids))
+            for i, pid in enumerate(ids):
+                digest_item(s, p.id, pid, day=DAY, rank=i + 1, score=3.0, matched=["LLM"],
+                            match_details=[{"term": "LLM", "where": ["title"], "points": 3.0}],
+                            summary_state=SUM_PENDING, language=self.config.ai_summary.language)
+            s.get(PassProfile, (p.id, "default")).published = False
             return p.id
 
     def send(self, pass_id: int, ids: list[str]) -> None:
@@ -82,9 +84,10 @@ class Seeded:
         with self.S() as s:
             return s.get(Pass, pass_id).status
 
-    def items(self, pass_id: int) -> dict[str, PassItem]:
+    def items(self, pass_id: int) -> dict[str, SummaryJob]:
+        """paper id -> its summary job in the pass (one language here)."""
         with self.S() as s:
-            return {i.paper_id: i for i in s.scalars(select(PassItem).where(PassItem.pass_id == pass_id))}
+            return {j.paper_id: j for j in s.scalars(select(SummaryJob).where(SummaryJob.pass_id == pass_id))}
 
     def summaries(self) -> dict[str, Summary]:
         with self.S() as s:
@@ -155,7 +158,7 @@ def test_two_workers_share_one_limit_and_rerun_is_free(tmp_path, pg_url, redis_u
     assert "summarized (" in a.output() and "summarized (" in b.output()  # both replicas worked
     sums = db.summaries()
     items1, items2 = db.items(first), db.items(second)
-    assert all(i.summary_state == SUM_DONE for i in [*items1.values(), *items2.values()])
+    assert all(i.state == SUM_DONE for i in [*items1.values(), *items2.values()])
     assert {p: i.summary_id for p, i in items2.items()} == {p: i.summary_id for p, i in items1.items()}
     assert all(s.provider_calls == 1 and s.prompt_tokens > 0 and s.completion_tokens > 0 for s in sums.values())
     assert sums[ids[0]].sections["results"] == f"Results of {rows[0][1]}: +3.2 points over the baseline."
@@ -199,7 +202,7 @@ def test_killed_worker_lease_taken_over(tmp_path, db_url, redis_url):
     assert titles.count(rows[0][1]) == 2  # the killed call and the replacement's, no more
     item = db.items(pass_id)[rows[0][0]]
     summ = db.summaries()[rows[0][0]]
-    assert item.summary_state == SUM_DONE and item.summary_id == summ.id
+    assert item.state == SUM_DONE and item.summary_id == summ.id
     assert summ.status == "done" and summ.lease_owner is None and summ.attempts == 2
     assert summ.tldr == f"TL;DR: {rows[0][1]} in one sentence."
     db.close()
@@ -244,20 +247,20 @@ def test_faults_injection_and_hostile_answer(tmp_path, pg_url, redis_url):
     expected_calls = {"rate limited": 2, "flaky server": 2, "dead server": 2, "slow answer": 2,
                       "malformed body": 2, "empty answer": 1}
     assert {k: calls[titles[pid]] for k, pid in by_kind.items()} == expected_calls
-    states = {k: items[pid].summary_state for k, pid in by_kind.items()}
+    states = {k: items[pid].state for k, pid in by_kind.items()}
     assert states == {"rate limited": "done", "flaky server": "done", "dead server": "failed",
                       "slow answer": "done", "malformed body": "done", "empty answer": "failed"}
     assert "HTTP 500" in items[by_kind["dead server"]].note and "internal server error" in items[by_kind["dead server"]].note
     assert items[by_kind["empty answer"]].note == "empty answer"
     failures = {f["paper_id"]: f for f in status["failures"]}
     assert set(failures) == {by_kind["dead server"], by_kind["empty answer"]}
-    assert failures[by_kind["empty answer"]] == {"paper_id": by_kind["empty answer"], "state": "failed",
-                                                 "reason": "empty answer"}
+    assert failures[by_kind["empty answer"]] == {"paper_id": by_kind["empty answer"], "language": "zh",
+                                                 "state": "failed", "reason": "empty answer"}
     assert status["passes"][0]["failed_summaries"] == 2
     assert f"failed: {by_kind['empty answer']}: empty answer" in status_text
     assert f"failed: {by_kind['dead server']}: LLM server error (HTTP 500)" in status_text
     assert "LLM rate limited (HTTP 429)" in logs(stack)  # retried by Celery after Retry-After
-    assert {i.summary_state for i in db.items(later).values()} == {SUM_DONE}
+    assert {i.state for i in db.items(later).values()} == {SUM_DONE}
     assert calls[titles[by_kind["dead server"]]] == 2 and Counter(t for _, t in llm.arrivals)[
         titles[by_kind["dead server"]]] == 3  # one more call in the later pass, not a reused failure
 

@@ -16,8 +16,9 @@ from werkzeug.serving import make_server
 
 from shared.config import parse_config
 from shared.db import make_engine, session_factory
-from shared.models import Base, Paper, Pass, PassItem, Publication, Summary
+from shared.models import Base, Paper, Pass, Publication, Summary
 from shared.settings import Settings
+from tests.seed import digest_item
 from web.app import create_app
 
 UTC = dt.timezone.utc
@@ -53,11 +54,10 @@ def publish(session_maker, day: dt.date, papers: list[tuple], at: dt.datetime) -
                 s.add(summ)
                 s.flush()
                 summary_id = summ.id
-            s.add(PassItem(pass_id=ps.id, paper_id=pid, version=1, announce_type="new", announced=day, scored=True,
-                           score=score, rank=rank, matched=["LLM"],
-                           match_details=[{"term": "LLM", "where": ["abstract"], "points": 1.0}],
-                           summary_state="done" if summarized else "skipped", summary_id=summary_id,
-                           note=None if summarized else "AI summaries disabled: set DASHSCOPE_API_KEY"))
+            digest_item(s, ps.id, pid, day=day, rank=rank, score=score, matched=["LLM"],
+                        match_details=[{"term": "LLM", "where": ["abstract"], "points": 1.0}],
+                        summary_state="done" if summarized else "skipped", summary_id=summary_id,
+                        note=None if summarized else "AI summaries disabled: set DASHSCOPE_API_KEY")
         s.add(Publication(day=day, pass_id=ps.id, paper_count=len(papers), published_at=at))
 
 

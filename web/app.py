@@ -11,7 +11,7 @@ from flask import Flask
 
 from shared.runtime import Runtime
 
-from . import errors, views
+from . import errors, readers_views, views
 from .backend import Backend
 from .fastpath import FastPath
 
@@ -37,6 +37,7 @@ def create_app(settings=None, engine=None, config=None) -> Flask:
     backend = Backend(Runtime(config, settings, engine=engine))
     app.extensions["arxiv_bot"] = backend
     app.register_blueprint(views.bp)
+    app.register_blueprint(readers_views.bp)
     errors.register(app)
-    app.wsgi_app = FastPath(app.wsgi_app, backend.cache)
+    app.wsgi_app = FastPath(app.wsgi_app, backend.cache_for_path)
     return app

@@ -65,7 +65,7 @@ def register(app) -> None:
     @app.errorhandler(SQLAlchemyError)
     def db_error(exc: SQLAlchemyError):
         log.warning("database unavailable: %s", first_line(exc))
-        app.extensions["arxiv_bot"].cache.invalidate()
+        app.extensions["arxiv_bot"].invalidate()
         return error_response(503, "database unavailable; try again shortly")
 
     @app.errorhandler(UserError)

@@ -10,6 +10,8 @@ this layer: removing it changes speed only.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from .cache import DigestCache, Entry
 
 _NOT_MODIFIED_DROP = {"Content-Type", "Content-Length"}
@@ -23,14 +25,17 @@ def wsgi_headers(entry: Entry, extra: dict | None = None) -> tuple[list, list]:
 
 
 class FastPath:
-    def __init__(self, wsgi_app, cache: DigestCache):
+    def __init__(self, wsgi_app, cache_for: Callable[[str], DigestCache | None]):
         self.wsgi_app = wsgi_app
-        self.cache = cache
+        self.cache_for = cache_for  # path -> the profile's cache, if one exists already
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_MODIFIED_SINCE" not in environ:
+            cache = self.cache_for(environ.get("PATH_INFO", ""))
+            if cache is None:
+                return self.wsgi_app(environ, start_response)
             try:
-                _stamp, _snap, entries = self.cache.current()
+                _stamp, _snap, entries = cache.current()
             except Exception:  # database down: let Flask answer with its error handling
                 return self.wsgi_app(environ, start_response)
             hit = entries.get(("raw", environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))

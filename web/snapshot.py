@@ -38,30 +38,42 @@ class Snapshot:
     latest: list          # paper dicts of the latest digest, by rank
     window: list          # paper dicts of the feeds' window, newest digest first
     days: list            # published days, newest first
-    known: list           # configured categories, then those present in the data
+    known: list           # the profile's categories, then those present in the data
     config: object
     settings: object
+    profile: object       # shared.profiles.Profile
+    home: str = "/"       # the profile's page: "/" (the default profile at the root) or "/p/<slug>/"
 
     @property
     def last_modified(self) -> float | None:
         return self.published_at.timestamp() if self.published_at else None
 
+    @property
+    def prefix(self) -> str:
+        return self.home.rstrip("/")
+
+    def cache_control(self, seconds: int) -> str:
+        # A private digest must never sit in a shared cache (a proxy would serve it without the key).
+        return f"{'private' if self.profile.private else 'public'}, max-age={seconds}"
+
     def context(self, papers: list, day=None, generated_at=None) -> dict:
-        cfg = self.config
+        cfg, prof = self.config, self.profile
         return digest.build_context(
             papers, day=day or self.day, generated_at=generated_at or self.published_at,
-            categories=cfg.categories, keywords=cfg.keyword_terms(), schedule=cfg.schedule.describe(),
+            categories=prof.categories, keywords=prof.keyword_terms(), schedule=cfg.schedule.describe(),
             model=getattr(self.settings, "llm_model", cfg.ai_summary.model))
 
 
-def load_snapshot(session, config, settings) -> Snapshot:
-    pub = digest.latest_publication(session)
-    latest = (digest.load_day(session, pub.day) or []) if pub is not None else []
-    window = digest.load_window(session, config.feeds.window_days, config.feeds.max_items)
-    known = digest.known_categories(config.categories, latest + window)
+def load_snapshot(session, config, settings, profile, home: str = "/") -> Snapshot:
+    slug = profile.slug
+    pub = digest.latest_publication(session, slug)
+    latest = (digest.load_day(session, pub.day, slug) or []) if pub is not None else []
+    window = digest.load_window(session, config.feeds.window_days, config.feeds.max_items, slug)
+    known = digest.known_categories(profile.categories, latest + window)
     return Snapshot(day=pub.day if pub else None, published_at=pub.published_at if pub else None,
                     readme_md=pub.readme_md if pub else "", latest=latest, window=window,
-                    days=digest.published_days(session), known=known, config=config, settings=settings)
+                    days=digest.published_days(session, slug), known=known, config=config, settings=settings,
+                    profile=profile, home=home)
 
 
 def _apply(papers: list, filters: dict) -> list:
@@ -76,8 +88,9 @@ def feed_entry(route: str, snap: Snapshot, filters: dict, base_url: str | None =
     else:
         papers = _apply(snap.window, filters)
         render = {"feed.xml": render_rss, "atom.xml": render_atom, "feed.json": render_json_feed}[route]
-        body = render(papers, feed_meta(snap.config, route, filters, snap.published_at, base_url=base_url))
-    return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": "public, max-age=300"})
+        body = render(papers, feed_meta(snap.config, route, filters, snap.published_at, base_url=base_url,
+                                        profile=snap.profile, prefix=snap.prefix))
+    return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": snap.cache_control(300)})
 
 
 def readme_entry(snap: Snapshot, filters: dict) -> Entry:
@@ -86,27 +99,28 @@ def readme_entry(snap: Snapshot, filters: dict) -> Entry:
     else:
         body = render_readme(snap.context(_apply(snap.latest, filters)))
     return Entry.make(body, CONTENT_TYPES["README.md"], snap.last_modified,
-                      **{"Cache-Control": "public, max-age=300"})
+                      **{"Cache-Control": snap.cache_control(300)})
 
 
 def page_entry(snap: Snapshot, filters: dict, papers: list | None = None, day=None,
-               action: str = "/", view: dict | None = None) -> Entry:
+               action: str | None = None, view: dict | None = None, key: str | None = None) -> Entry:
     """The HTML page of the latest digest (or of `day` with its `papers`), at path `action`,
-    sorted and shown as `view` says (web.params.parse_view)."""
+    sorted and shown as `view` says (web.params.parse_view). A private profile's `key` rides on
+    its feed links, so a reader can subscribe from the page."""
     source = snap.latest if papers is None else papers
     shown = _apply(source, filters)
     view = view or {}
     html = render_page(snap.context(shown, day=day), filters, snap.days, total=len(source),
-                       known_categories=snap.known, links=Links.web(action),
+                       known_categories=snap.known, links=Links.web(action or snap.home, snap.home, key),
                        sort=view.get("sort", "score"), view=view.get("view", "full"))
-    return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": "public, max-age=60"})
+    return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": snap.cache_control(60)})
 
 
 def opml_entry(snap: Snapshot, base_url: str) -> Entry:
     """feeds.opml: the whole feed and one feed per known category."""
     from shared.render.opml import render_opml
 
-    title = "arXiv digest: " + ", ".join(snap.config.categories)
-    body = render_opml(base_url, snap.known, title, snap.published_at)
+    title = "arXiv digest: " + ", ".join(snap.profile.categories)
+    body = render_opml(base_url.rstrip("/") + snap.prefix, snap.known, title, snap.published_at)
     return Entry.make(body, CONTENT_TYPES["feeds.opml"], snap.last_modified,
-                      **{"Cache-Control": "public, max-age=300"})
+                      **{"Cache-Control": snap.cache_control(300)})

@@ -1,10 +1,13 @@
-"""The routes (docs/DESIGN.md "HTTP contract"), as one blueprint.
+"""The digest routes (docs/DESIGN.md "HTTP contract" and "Readers"), as one blueprint.
 
-/ (HTML of the latest digest), /day/YYYY-MM-DD, /feed.xml, /atom.xml, /feed.json, /papers.json,
-/README.md, /feeds.opml, /static/style.css, /healthz. Feeds, JSON, the README and the page take
-category, min_score, q, limit; the page also sort and view. Self links in the feeds and the OPML
-use feeds.public_url, or the URL the request came to. Responses come from web.cache (built once
-per publication), carry a strong ETag and Last-Modified, and answer If-None-Match /
+Every route exists at the root, for the default profile, and below /p/<slug>/ for each profile:
+the page (/ and /index.html), /day/YYYY-MM-DD, /feed.xml, /atom.xml, /feed.json, /papers.json,
+/README.md and /feeds.opml. Feeds, JSON, the README and the page take category, min_score, q,
+limit; the page also sort and view. Self links in the feeds and the OPML use feeds.public_url,
+or the URL the request came to. A private profile's URLs need ?key=<token> (or the cookie a
+keyed visit sets, so the links on its page work); a missing or wrong key answers exactly like an
+unknown profile (404). Responses come from the profile's cache (web.cache, built once per
+publication), carry a strong ETag and Last-Modified, and answer If-None-Match /
 If-Modified-Since with 304.
 """
 from __future__ import annotations
@@ -13,6 +16,8 @@ import datetime as dt
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import parse_date
+
+from shared import profile_keys
 
 from . import health
 from .cache import Entry
@@ -23,6 +28,9 @@ from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, opml_entry, page_entr
 
 bp = Blueprint("digest", __name__)
 FEED_ROUTES = ("feed.xml", "atom.xml", "feed.json", "papers.json")
+
+
+KEY_COOKIE = "arxiv_bot_key"
 
 
 def _backend():
@@ -57,18 +65,51 @@ def _filters_for(snap: Snapshot) -> dict:
     return filters
 
 
-def _cached(route, build, by_host: bool = False) -> Response:
-    cache = _backend().cache
+def _unknown(slug: str) -> WebError:
+    # The same answer for an unknown profile and a private one without its key: nothing to learn.
+    return WebError(404, f"no profile named '{slug}'; see /profiles")
+
+
+def _profile(slug: str | None):
+    """(profile, home, key) of the request; raises the 404 of an unknown profile."""
+    readers = _backend().readers()
+    if slug is None:
+        slug = readers.default_slug
+        if slug is None:
+            raise WebError(404, "no public digest here; see /profiles")
+        home = "/"
+    else:
+        home = f"/p/{slug}/"
+    profile = readers.get(slug)
+    if profile is None:
+        raise _unknown(slug)
+    key = None
+    if profile.private:
+        key = request.args.get("key") or request.cookies.get(KEY_COOKIE)
+        if not profile_keys.check(key, _backend().key_of(slug)):
+            raise _unknown(slug)
+    return profile, home, key
+
+
+def _cached(slug: str | None, route, build, by_host: bool = False) -> Response:
+    profile, home, key = _profile(slug)
+    cache = _backend().cache(profile.slug, home)
     stamp, snap, _entries = cache.current()
+    if snap is None:
+        raise _unknown(profile.slug)
     filters = _filters_for(snap)
-    entry = cache.get((route, filters_key(filters)), lambda s: build(s, filters))
+    entry = cache.get((route, filters_key(filters)), lambda s: build(s, filters, key))
     extra = {"Content-Security-Policy": HTML_CSP} if entry.content_type == CONTENT_TYPES["html"] else None
     # Let the fast path answer the next GET of this exact URL without Flask (web/fastpath.py).
-    # Its key has no Host, so a response whose links come from the Host is not put there.
-    if not by_host:
+    # Its key has no Host, so a response whose links come from the Host is not put there; nor
+    # a private profile's (the fast path checks no keys).
+    if not by_host and not profile.private:
         raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
         cache.put(raw, (entry, *wsgi_headers(entry, extra)), stamp=stamp)
-    return send(entry, extra)
+    response = send(entry, extra)
+    if profile.private and request.args.get("key"):
+        response.set_cookie(KEY_COOKIE, key, path=home, httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 def _site_url() -> str | None:
@@ -89,15 +130,13 @@ def _page_view() -> dict:
         raise WebError(400, str(exc)) from None
 
 
-@bp.get("/")
-@bp.get("/index.html")
-def index():
+def index(slug: str | None = None):
     view = _page_view()
-    return _cached(("/", view["sort"], view["view"]), lambda snap, f: page_entry(snap, f, view=view))
+    return _cached(slug, ("/", view["sort"], view["view"]),
+                   lambda snap, f, key: page_entry(snap, f, view=view, key=key))
 
 
-@bp.get("/day/<day>")
-def day_page(day: str):
+def day_page(day: str, slug: str | None = None):
     try:
         when = dt.date.fromisoformat(day) if len(day) == 10 else None
     except ValueError:
@@ -106,40 +145,52 @@ def day_page(day: str):
         raise WebError(400, "day: expected a date as YYYY-MM-DD")
     view = _page_view()
 
-    def build(snap: Snapshot, filters: dict) -> Entry:
+    def build(snap: Snapshot, filters: dict, key) -> Entry:
         from shared.digest import load_day
 
         with _backend().session() as s:
-            papers = load_day(s, when)
+            papers = load_day(s, when, snap.profile.slug)
         if papers is None:
             raise WebError(404, f"no digest was published for {when.isoformat()}")
-        return page_entry(snap, filters, papers=papers, day=when, action=f"/day/{when.isoformat()}", view=view)
+        return page_entry(snap, filters, papers=papers, day=when, action=f"{snap.home}day/{when.isoformat()}",
+                          view=view, key=key)
 
-    return _cached((f"/day/{when.isoformat()}", view["sort"], view["view"]), build)
+    return _cached(slug, (f"/day/{when.isoformat()}", view["sort"], view["view"]), build)
 
 
 def _feed_view(route: str):
-    def serve_feed():
+    def serve_feed(slug: str | None = None):
         base = _site_url() if route != "papers.json" else None  # papers.json has no self link
-        return _cached((route, base), lambda snap, f: feed_entry(route, snap, f, base), by_host=base is not None)
+        return _cached(slug, (route, base), lambda snap, f, _key: feed_entry(route, snap, f, base),
+                       by_host=base is not None)
 
     return serve_feed
 
 
-for _route in FEED_ROUTES:
-    bp.add_url_rule(f"/{_route}", f"feed_{_route.replace('.', '_')}", _feed_view(_route), methods=["GET"])
+def readme(slug: str | None = None):
+    return _cached(slug, "README.md", lambda snap, f, _key: readme_entry(snap, f))
 
 
-@bp.get("/README.md")
-def readme():
-    return _cached("README.md", readme_entry)
-
-
-@bp.get("/feeds.opml")
-def opml():
+def opml(slug: str | None = None):
     base = _site_url()
-    return _cached(("feeds.opml", base),
-                   lambda snap, f: opml_entry(snap, base or _backend().config.feeds.public_url), by_host=base is not None)
+    return _cached(slug, ("feeds.opml", base),
+                   lambda snap, f, _key: opml_entry(snap, base or _backend().config.feeds.public_url),
+                   by_host=base is not None)
+
+
+def _route(rule: str, endpoint: str, view) -> None:
+    """The rule at the root (the default profile) and below /p/<slug>/ (every profile)."""
+    bp.add_url_rule(rule, endpoint, view, methods=["GET"])
+    bp.add_url_rule(f"/p/<slug>{rule}", f"profile_{endpoint}", view, methods=["GET"])
+
+
+_route("/", "index", index)
+_route("/index.html", "index_html", index)
+_route("/day/<day>", "day", day_page)
+for _name in FEED_ROUTES:
+    _route(f"/{_name}", f"feed_{_name.replace('.', '_')}", _feed_view(_name))
+_route("/README.md", "readme", readme)
+_route("/feeds.opml", "opml", opml)
 
 
 _style: list[Entry] = []

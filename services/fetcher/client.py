@@ -17,11 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from shared.arxiv import effective_type, relevant
 from shared.errors import PermanentError, TransientError, retry_after_seconds
 
 from .api import parse_api
 from .records import FeedItem
-from .rss import FeedResult, effective_type, parse_rss, relevant
+from .rss import FeedResult, parse_rss
 
 log = logging.getLogger(__name__)
 

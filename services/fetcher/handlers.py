@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import lifecycle, names, passes
+from shared.arxiv import effective_type
 from shared.arxiv_pacing import make_pacer
 from shared.errors import PermanentError, TransientError
 from shared.models import PASS_FETCHING, FetchWatermark, Pass, PassItem, utcnow
@@ -27,7 +28,6 @@ from .backfill import backfill_spans, fetch_backfill
 from .client import ArxivClient, user_agent_for
 from .ingest import upsert_papers
 from .records import FeedItem
-from .rss import effective_type
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def fetch_pass(rt, pass_id: int) -> None:
         p = s.get(Pass, pass_id)
         if p is None or p.status != PASS_FETCHING:
             return
-    categories = list(rt.config.categories)
+    readers = rt.readers()
+    categories = readers.categories()  # one fetch of the union serves every profile
     client = arxiv_client(rt)
     result = client.fetch_announcements(categories)
     items = result.items
@@ -131,7 +132,7 @@ def fetch_pass(rt, pass_id: int) -> None:
         ids = sorted({it.id for it in items + extra})
         if note:
             note = f"{note}: {len(extra)} papers of missed days added"
-        work = passes.fetched(s, pass_id, ids, day=result.day, note=note)
+        work = passes.fetched(s, pass_id, len(ids), readers.slugs, day=result.day, note=note)
     log.info("pass %d: fetched %d papers for %s (%d backfilled)", pass_id, len(ids), result.day, len(extra))
     rt.send_all(work)
 

@@ -208,34 +208,3 @@ def parse_rss(data: bytes) -> FeedResult:
         elif result.build_date is not None:
             result.day = result.build_date.astimezone(EASTERN).date()
     return result
-
-
-def in_set(category: str, categories) -> bool:
-    """True when `category` ('cs.LG') is one of `categories`, or its archive ('cs') is.
-    Case-insensitive, like arXiv's own feed queries."""
-    cat = category.lower()
-    archive = cat.split(".", 1)[0]
-    for c in categories:
-        c = c.lower()
-        if c == cat or c == archive:
-            return True
-    return False
-
-
-def relevant(item: FeedItem, categories) -> bool:
-    """At least one of the item's categories is in the configured set."""
-    return any(in_set(c, categories) for c in item.categories)
-
-
-def effective_type(item: FeedItem, categories) -> str:
-    """The announce type relative to `categories`, as arXiv would compute it for a feed of exactly
-    that set: new/replace when the primary is in the set, cross/replace-cross when it is not.
-    A 'cross' in the source feed stays 'cross' (a cross-list added to an older paper). Items
-    without a type (query API) count as new for v1 and as a replacement otherwise."""
-    kind = item.announce_type
-    primary_in = in_set(item.primary_category, categories) if item.categories else False
-    if kind == "cross":
-        return "cross"
-    if kind in ("replace", "replace-cross") or (kind is None and item.version > 1):
-        return "replace" if primary_in else "replace-cross"
-    return "new" if primary_in else "cross"

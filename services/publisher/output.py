@@ -30,16 +30,37 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
 
 
-def remove_stale_temporaries(out_dir: Path) -> int:
-    """Delete temporary files a killed publisher left behind (publishing is serialised by the
-    pass row lock, so no other writer's file is in flight)."""
+def write_if_changed(path: Path, data: bytes | str) -> bool:
+    """write_atomic unless the file already holds exactly these bytes (10,000 profiles must not
+    rewrite 60,000 unchanged files); True when it wrote."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    write_atomic(path, data)
+    return True
+
+
+STALE_AFTER = 3600.0  # far longer than any publisher task runs (time limit 660 s)
+
+
+def remove_stale_temporaries(out_dir: Path, older_than: float = STALE_AFTER) -> int:
+    """Delete temporary files a killed publisher left behind. Publishers of other batches may be
+    writing at the same time, so only temporaries older than any live task are removed."""
+    import time
+
     removed = 0
     if not out_dir.exists():
         return 0
+    cutoff = time.time() - older_than
     for tmp in out_dir.rglob(".*.tmp"):
         try:
-            tmp.unlink()
-            removed += 1
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
         except FileNotFoundError:
             pass
     return removed

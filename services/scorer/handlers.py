@@ -1,145 +1,150 @@
 """Scorer stage logic (Celery-free; tasks.py and the embedded runner call these).
 
-score_batch scores the not-yet-scored items of a batch (a redelivered batch re-scores nothing),
-commits, then checks in the database whether the whole pass is scored. The one process that
-wins the scoring -> summarizing flip runs the selection in the same transaction and, after
-commit, enqueues the summaries (or the publication when there is nothing to summarize).
-
-Interests (config.interests, off by default) add `weight x similarity` to the keyword score and
-show up in match_details as {"term": "interests", "where": ["similarity"], "points": x}.
-Policy when interests cannot be used (embeddings without an API key, no usable item, the
-embeddings endpoint refusing the request with a non-retryable error): the pass is scored on
-keywords only, a one-line warning is logged and recorded in the pass's note (`arxiv-bot status`).
-A retryable endpoint failure (timeout, 429, 5xx) retries the batch instead.
+score_profiles(pass_id, profiles) scores and selects a batch of profiles against the day's index
+(built once per pass and process, dayindex.py). Each profile is selected exactly once per pass:
+the batch claims its unscored profiles (a conditional UPDATE ... RETURNING on pass_profiles) in
+the transaction that writes their digests, so a redelivered message or a second scorer replica
+finds them scored and writes nothing. After commit it asks shared.passes whether scoring is
+complete; the one process that wins the scoring -> summarizing flip plans the summaries for every
+profile at once (summary_plan.py) and, after commit, enqueues them (or the publication when
+there is nothing to summarize).
 """
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from shared import names, passes
-from shared.errors import ConfigError, PermanentError
-from shared.arxiv import find_id
-from shared.models import PASS_SCORING, Paper, Pass, PassItem
+from shared.errors import PermanentError
+from shared.models import (ITEM_WANTS_SUMMARY, PASS_SCORING, SUM_SKIPPED, Paper, Pass, PassItem, PassProfile,
+                           ProfileItem, Publication, utcnow)
 from shared.tasking import Handler
 
-from .interests import build_interests, interest_bonus
-from .matcher import compile_matcher
-from .selection import select_digest
+from .dayindex import DayIndex, DayPaper
+from .profile_interests import bonuses, profile_model
+from .profile_scorer import score_profile
+from .selection import Selection, select_profile
+from .summary_plan import plan_jobs
 
 log = logging.getLogger(__name__)
-INTEREST_TERM = "interests"
 
 
-def paper_text(title: str | None, abstract: str | None) -> str:
-    """The text compared with the interests: the same for papers and for interest ids."""
-    return f"{title or ''}\n{abstract or ''}"
+def day_index(rt, pass_id: int) -> DayIndex:
+    """The pass's papers indexed once per process (every batch of this pass reuses it)."""
+    slot = rt.memo("scorer.day", dict)
+    if slot.get("pass_id") != pass_id:
+        with rt.session() as s:
+            rows = s.execute(select(Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories,
+                                    PassItem.announce_type, PassItem.version)
+                             .join(PassItem, PassItem.paper_id == Paper.id)
+                             .where(PassItem.pass_id == pass_id).order_by(Paper.id)).all()
+        papers = [DayPaper(r.id, r.title, r.abstract, list(r.authors or []), list(r.categories or []),
+                           r.announce_type, r.version) for r in rows]
+        slot.clear()
+        slot.update(pass_id=pass_id, index=DayIndex.build(papers))
+    return slot["index"]
 
 
-def _embedding_client(rt):
-    import openai
-
-    s = rt.settings
-    return openai.OpenAI(base_url=s.llm_base_url, api_key=s.llm_api_key.strip(),
-                         timeout=rt.config.ai_summary.timeout, max_retries=0)
-
-
-def pass_interests(rt, pass_id: int) -> dict:
-    """{"model": InterestModel | None, "warning": str | None} for this pass, built once per pass
-    per process (arXiv ids are resolved from the papers table, which changes between passes).
-    Never raises: a configuration that cannot work gives model None and a warning."""
-    slot = rt.memo("scorer.interests", dict)
-    if slot.get("pass_id") == pass_id:
-        return slot
-    cfg = rt.config.interests
-    model, warning = None, None
-    if cfg.enabled:
-        ids = [pid for pid in map(find_id, cfg.items) if pid]
-        with rt.session() as s:  # one query for every id; nothing is asked from arXiv
-            known = {p.id: paper_text(p.title, p.abstract)
-                     for p in s.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
-        unresolved = [pid for pid in ids if pid not in known]
+def _score_one(rt, pass_id: int, day: DayIndex, profile) -> tuple[dict, dict, str | None]:
+    scored = score_profile(day, profile, day.eligible(profile.categories, profile.announce_types)[0])
+    bonus, warning = {}, None
+    if profile.interests.enabled:
+        model, warning = profile_model(rt, pass_id, profile)
         try:
-            client = None
-            if cfg.method == "embeddings":
-                if not rt.settings.llm_api_key:
-                    raise ConfigError(f"interests.method 'embeddings' needs an API key: set {rt.settings.llm_key_env}")
-                client = _embedding_client(rt)
-            model = build_interests(rt.config, known.get, client)
-            if unresolved:
-                warning = f"interests: arXiv ids not in the database, ignored: {', '.join(unresolved)}"
-        except ConfigError as exc:
-            warning = f"{exc}; scoring on keywords only"
-        if warning:
-            log.warning("pass %d: %s", pass_id, warning)
-    slot.clear()
-    slot.update(pass_id=pass_id, model=model, warning=warning)
-    return slot
+            bonus = bonuses(day, profile, model)
+        except PermanentError as exc:
+            warning = f"interests: {exc}; scoring on keywords only"
+            log.warning("pass %d profile %s: %s", pass_id, profile.slug, warning)
+    return scored, bonus, warning
 
 
-def _similarities(rt, pass_id: int, slot: dict, texts: list[str]) -> list[float]:
-    """Similarities of `texts`, or zeros once the endpoint refused for good (see module doc)."""
-    if slot["model"] is None or not texts:
-        return [0.0] * len(texts)
-    try:
-        return slot["model"].similarities(texts)
-    except PermanentError as exc:
-        slot.update(model=None, warning=f"interests: {exc}; scoring on keywords only")
-        log.warning("pass %d: %s", pass_id, slot["warning"])
-        return [0.0] * len(texts)
+def _shown_before(s, slugs: list[str], day) -> dict[str, dict[str, int]]:
+    """{profile: {paper id: newest version shown}} of its published digests of days before
+    `day` (never twice)."""
+    out: dict[str, dict[str, int]] = {slug: {} for slug in slugs}
+    if day is None:
+        return out
+    rows = s.execute(select(ProfileItem.profile, ProfileItem.paper_id, func.max(PassItem.version))
+                     .join(Publication, (Publication.pass_id == ProfileItem.pass_id)
+                           & (Publication.profile == ProfileItem.profile))
+                     .join(PassItem, (PassItem.pass_id == ProfileItem.pass_id)
+                           & (PassItem.paper_id == ProfileItem.paper_id))
+                     .where(ProfileItem.profile.in_(slugs), Publication.day < day)
+                     .group_by(ProfileItem.profile, ProfileItem.paper_id)).all()
+    for slug, pid, version in rows:
+        out[slug][pid] = version or 0
+    return out
 
 
-def score_batch(rt, pass_id: int, paper_ids: list[str]) -> None:
-    """Score the batch's unscored items, then try to close the scoring stage."""
-    matcher = rt.memo("matcher", lambda: compile_matcher(rt.config))
+def score_profiles(rt, pass_id: int, profiles: list[str]) -> None:
+    """Score and select the batch's unscored profiles (see the module docstring)."""
     with rt.session() as s:
         p = s.get(Pass, pass_id)
         if p is None or p.status != PASS_SCORING:
             return
-        if paper_ids:
-            rows = s.execute(select(PassItem, Paper).join(Paper, Paper.id == PassItem.paper_id)
-                             .where(PassItem.pass_id == pass_id, PassItem.paper_id.in_(paper_ids),
-                                    PassItem.scored.is_(False))).all()
-            interests = pass_interests(rt, pass_id) if rt.config.interests.enabled and rows else None
-            sims = (_similarities(rt, pass_id, interests, [paper_text(pp.title, pp.abstract) for _, pp in rows])
-                    if interests else [0.0] * len(rows))
-            weight = rt.config.interests.weight
-            for (item, paper), sim in zip(rows, sims):
-                r = matcher.score(paper.title, paper.abstract, paper.authors, paper.categories)
-                score, matched, details = r.score, r.matched, r.details
-                bonus = interest_bonus(sim, weight)
-                if bonus > 0:  # added after the category weight; visible like any term
-                    score = round(score + bonus, 4)
-                    matched = [*matched, INTEREST_TERM]
-                    details = [*details, {"term": INTEREST_TERM, "where": ["similarity"], "points": bonus,
-                                          "similarity": sim}]
-                item.score, item.matched, item.match_details = score, matched, details
-                item.excluded_by, item.scored = r.excluded_by, True
+        todo = list(s.scalars(select(PassProfile.profile).where(
+            PassProfile.pass_id == pass_id, PassProfile.profile.in_(profiles), PassProfile.scored.is_(False))))
+        day_of_pass, off = p.day, passes.summaries_off_reason(rt.config, rt.settings, p)
+    if todo:
+        readers = rt.readers()
+        day = day_index(rt, pass_id)
+        results = {slug: _score_one(rt, pass_id, day, readers.get(slug)) for slug in todo if readers.get(slug)}
+        with rt.session() as s:
+            shown = _shown_before(s, todo, day_of_pass)
+            won = s.scalars(update(PassProfile).where(PassProfile.pass_id == pass_id, PassProfile.profile.in_(todo),
+                                                      PassProfile.scored.is_(False))
+                            .values(scored=True, updated_at=utcnow()).returning(PassProfile.profile)).all()
+            for slug in won:
+                row = s.get(PassProfile, (pass_id, slug))
+                if slug not in results:  # removed from the config mid-pass: an empty digest
+                    row.note = "profile no longer configured"
+                    continue
+                scored, bonus, warning = results[slug]
+                sel = select_profile(day, readers.get(slug), scored, bonus, shown[slug])
+                _store(s, pass_id, readers.get(slug), sel, off)
+                row.candidates, row.selected, row.note = sel.candidates, len(sel.picks), warning
+                if warning and not readers.configured and p.note is None:
+                    s.execute(update(Pass).where(Pass.id == pass_id, Pass.note.is_(None)).values(note=warning))
+            if won:
+                log.info("pass %d: %d profiles scored and selected", pass_id, len(won))
     close_scoring(rt, pass_id)
 
 
-def close_scoring(rt, pass_id: int) -> None:
-    """If every item of the pass is scored, run the selection exactly once (the process that
-    wins the conditional status UPDATE), then enqueue summaries or the publication."""
-    # Before the transaction: building it may read the papers table (a second connection).
-    warning = pass_interests(rt, pass_id)["warning"] if rt.config.interests.enabled else None
+def _store(s, pass_id: int, profile, sel: Selection, off_reason: str | None) -> None:
+    rows = []
+    for pick in sel.picks:
+        state = note = language = None
+        if pick.wants_summary:
+            state, note = (SUM_SKIPPED, off_reason) if off_reason else (ITEM_WANTS_SUMMARY, None)
+            language = profile.language
+        rows.append(dict(pass_id=pass_id, profile=profile.slug, paper_id=pick.paper_id, rank=pick.rank,
+                         score=pick.score, announce_type=pick.announce_type, matched=pick.matched,
+                         match_details=pick.match_details, updated=pick.updated, summary_state=state,
+                         language=language, note=note))
+    if rows:
+        s.execute(ProfileItem.__table__.insert(), rows)
 
-    def selection(s, p: Pass) -> list[str]:
-        if warning and p.note is None:
-            p.note = warning
-        sel = select_digest(s, p.id, rt.config, passes.summaries_off_reason(rt.config, rt.settings, p),
-                            rt.settings.llm_model)
-        p.candidates, p.selected = sel.candidates, len(sel.ranked)
-        log.info("pass %d: selection: %d candidates, %d selected, %d to summarize",
-                 p.id, sel.candidates, len(sel.ranked), len(sel.to_summarize))
-        return sel.to_summarize
+
+def close_scoring(rt, pass_id: int) -> None:
+    """When every profile of the pass is scored, plan the summaries exactly once (the process
+    that wins the conditional status UPDATE), then enqueue them or the publication."""
+    def plan(s, p: Pass) -> list[tuple[str, str]]:
+        totals = s.execute(select(PassProfile.candidates, PassProfile.selected)
+                           .where(PassProfile.pass_id == p.id)).all()
+        p.candidates, p.selected = sum(t[0] for t in totals), sum(t[1] for t in totals)
+        if passes.summaries_off_reason(rt.config, rt.settings, p) is not None:
+            return []
+        jobs = plan_jobs(s, p.id, rt.readers(), rt.config.ai_summary, rt.settings.llm_model)
+        log.info("pass %d: %d candidates, %d selected, %d summaries to make", p.id, p.candidates, p.selected,
+                 len(jobs))
+        return jobs
 
     with rt.session() as s:
-        work = passes.close_scoring(s, pass_id, selection)
+        work = passes.close_scoring(s, pass_id, plan)
     rt.send_all(work)
 
 
 HANDLERS = [
-    Handler(names.SCORE_BATCH, score_batch, soft_time_limit=300, time_limit=330, max_retries=5),
+    Handler(names.SCORE_PROFILES, score_profiles, soft_time_limit=300, time_limit=330, max_retries=5),
 ]

@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 from shared.arxiv import find_id
-from shared.errors import ConfigError, PermanentError, TransientError
+from shared.errors import ConfigError, PermanentError, TransientError, retry_after_seconds
 
 def interest_texts(items: Iterable[str], resolve: Callable[[str], str | None] | None = None
                    ) -> tuple[list[str], list[str]]:
@@ -97,15 +97,17 @@ class TfidfInterests(InterestModel):
         return {t: w / norm for t, w in vec.items()} if norm else {}
 
     def similarities(self, docs: Sequence[str]) -> list[float]:
-        """Max cosine similarity of each doc to the interest texts, rounded, in 0..1.
+        """Max cosine similarity of each doc to the interest texts, rounded, in 0..1."""
+        return self.similarities_of_counts([Counter(self._analyze(doc or "")) for doc in docs])
 
-        Same value as the dot product with `_vector(doc)`, computed without building it (the
-        scorer's hot path): the norm runs over the doc's words, the dot only over interest words.
-        """
+    def similarities_of_counts(self, docs_counts: Sequence[Counter]) -> list[float]:
+        """`similarities` from each doc's word counts (`analyze` once per paper, then reused by
+        every profile). Same value as the dot product with `_vector(doc)`, computed without
+        building it (the scorer's hot path): the norm runs over the doc's words, the dot only
+        over interest words."""
         out = []
         idf2, unknown2, log1 = self._idf2, self._idf_unknown ** 2, _LOG1
-        for doc in docs:
-            counts = Counter(self._analyze(doc or ""))
+        for counts in docs_counts:
             # Squared tf-idf weights; words seen once (most) need no log.
             sq = sum((idf2.get(t, unknown2) if c == 1 else idf2.get(t, unknown2) * (1 + math.log(c)) ** 2)
                      for t, c in counts.items())
@@ -164,35 +166,56 @@ class EmbeddingInterests(InterestModel):
         """Max cosine similarity of each doc to the interest texts, rounded, in 0..1."""
         if not docs:
             return []
+        self._fit()
+        return self.similarities_of_vectors(self._embed(list(docs)))
+
+    def _fit(self) -> None:
         if not self.texts:
             raise ConfigError("interests.items: no interest texts to compare with")
         if self._items is None:
             self._items = self._embed(self.texts)
-        sims = self._embed(list(docs)) @ self._items.T
+
+    def similarities_of_vectors(self, doc_matrix) -> list[float]:
+        """`similarities` from the docs' normalised embeddings (`embed` once per paper)."""
+        self._fit()
+        sims = doc_matrix @ self._items.T
         return [round(float(min(max(s, 0.0), 1.0)), 4) for s in sims.max(axis=1)]
+
+    def embed(self, docs: Sequence[str]):
+        return self._embed(list(docs))
 
 
 def _embedding_error(exc: Exception) -> Exception:
     import openai
 
     if isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
-        retry = None
         response = getattr(exc, "response", None)
-        if response is not None and response.headers.get("retry-after", "").isdigit():
-            retry = float(response.headers["retry-after"])
+        retry = retry_after_seconds(response.headers) if response is not None else None
         return TransientError(f"embeddings request failed: {type(exc).__name__}", retry_after=retry)
     if isinstance(exc, openai.APIStatusError):
         return PermanentError(f"embeddings request failed: HTTP {exc.status_code}")
     return PermanentError(f"embeddings request failed: {type(exc).__name__}")
 
 
-def build_interests(config, resolve: Callable[[str], str | None] | None = None,
+def analyzer():
+    """The word analyzer every TF-IDF interest model uses (one per process)."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        _ANALYZER = TfidfVectorizer(sublinear_tf=True, stop_words="english").build_analyzer()
+    return _ANALYZER
+
+
+_ANALYZER = None
+
+
+def build_interests(cfg, resolve: Callable[[str], str | None] | None = None,
                     client=None) -> InterestModel | None:
-    """The model config.interests asks for, or None when the feature is off.
+    """The model an InterestsConfig (a profile's `interests`) asks for, or None when it is off.
 
     Raises ConfigError when it is on but no item is usable, or the embeddings method has no client.
     """
-    cfg = config.interests
     if not cfg.enabled:
         return None
     texts, unresolved = interest_texts(cfg.items, resolve)

@@ -1,81 +1,77 @@
-"""The day's selection: run exactly once per pass, inside the transaction that wins the
-scoring -> summarizing flip (shared.passes.advance), so a crash rolls both back together.
+"""A profile's digest for one pass: which of the day's papers it gets, in which order.
 
-Candidates: scored items whose (effective) announce type is in `announce_types`, not excluded,
-with at least one match and score >= min_score. Order: score descending, then arXiv id (ties
-break deterministically). The top `max_papers` get a rank; the first
-`max_papers_to_summarize` of them need a summary (pending) unless summaries are off for the
-pass, in which case they are marked skipped with the reason. With a daily token budget, the
-picks are granted in rank order before any call (shared.budget.plan); a paper whose summary
-already exists costs nothing (it is reused), the others beyond the budget are marked `budget`
-with the numbers.
+Candidates: papers relevant to the profile's categories whose announce type (relative to the
+profile's categories, shared.arxiv.effective_type) is in its `announce_types`, not excluded, with
+at least one match (keyword, followed author or interest similarity) and score >= min_score.
+Never twice: a paper already in one of the profile's digests of an earlier day is left out,
+unless it comes back as a replacement (a newer version than the one shown) the profile asked
+for; then it is marked as updated. Order: score
+descending, then arXiv id (ties break deterministically). The top `max_papers` get a rank; the
+first `max_papers_to_summarize` of them want a summary (or are marked skipped with the reason
+when the pass makes no LLM calls).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from .dayindex import DayIndex
+from .profile_scorer import Scored, details
 
-from shared import budget
-from shared.config import Config
-from shared.models import SUM_BUDGET, SUM_PENDING, SUM_SKIPPED, SUMMARY_DONE, Paper, PassItem, Summary
+INTEREST_TERM = "interests"
+REPLACEMENTS = ("replace", "replace-cross")
+
+
+@dataclass
+class Pick:
+    paper_id: str
+    rank: int
+    score: float
+    announce_type: str
+    matched: list[str]
+    match_details: list[dict]
+    updated: bool
+    wants_summary: bool
 
 
 @dataclass
 class Selection:
     candidates: int
-    ranked: list[str]
-    to_summarize: list[str]
+    picks: list[Pick] = field(default_factory=list)
 
 
-def select_digest(session: Session, pass_id: int, config: Config, summaries_off_reason: str | None,
-                  model: str) -> Selection:
-    rows = session.execute(
-        select(PassItem.paper_id, PassItem.score, PassItem.announce_type, PassItem.excluded_by, PassItem.matched)
-        .where(PassItem.pass_id == pass_id, PassItem.scored.is_(True))).all()
-    types = set(config.announce_types)
-    cands = [(r.paper_id, r.score or 0.0) for r in rows
-             if r.announce_type in types and not r.excluded_by and r.matched
-             and (r.score or 0.0) >= config.min_score]
-    cands.sort(key=lambda c: (-c[1], c[0]))
-    ranked = [pid for pid, _ in cands[:config.max_papers]]
-    n_sum = min(config.ai_summary.max_papers_to_summarize, len(ranked))
-    to_sum = ranked[:n_sum] if summaries_off_reason is None else []
-    to_sum, over_budget, budget_note = _grant_budget(session, config, model, to_sum)
-
-    cand_ids = [pid for pid, _ in cands]
-    for i in range(0, len(cand_ids), 1000):
-        session.execute(update(PassItem).where(PassItem.pass_id == pass_id,
-                                               PassItem.paper_id.in_(cand_ids[i:i + 1000]))
-                        .values(candidate=True).execution_options(synchronize_session=False))
-    for rank, pid in enumerate(ranked, start=1):
-        values = {"rank": rank}
-        if rank <= n_sum:
-            if summaries_off_reason is not None:
-                values.update(summary_state=SUM_SKIPPED, note=summaries_off_reason)
-            elif pid in over_budget:
-                values.update(summary_state=SUM_BUDGET, note=budget_note)
-            else:
-                values["summary_state"] = SUM_PENDING
-        session.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id == pid)
-                        .values(**values).execution_options(synchronize_session=False))
-    return Selection(candidates=len(cands), ranked=ranked, to_summarize=to_sum)
-
-
-def _grant_budget(session: Session, config: Config, model: str, picks: list[str]) -> tuple[list[str], set, str]:
-    """(granted ids in rank order, ids over the daily budget, the note for those)."""
-    ai = config.ai_summary
-    if ai.daily_token_budget is None or not picks:
-        return picks, set(), ""
-    rows = session.execute(select(Paper.id, Paper.version, Paper.title, Paper.abstract)
-                           .where(Paper.id.in_(picks))).all()
-    info = {r.id: r for r in rows}
-    reusable = set(session.scalars(
-        select(Summary.paper_id).join(Paper, (Paper.id == Summary.paper_id) & (Paper.version == Summary.version))
-        .where(Summary.paper_id.in_(picks), Summary.status == SUMMARY_DONE, Summary.model == model,
-               Summary.language == ai.language, Summary.input_mode == ai.input)))
-    costs = [(pid, 0 if pid in reusable else budget.summary_cost(ai, info[pid].title, info[pid].abstract))
-             for pid in picks]
-    granted, refused, note = budget.plan(ai.daily_token_budget, budget.tokens_used_today(session), costs)
-    return granted, set(refused), note
+def select_profile(day: DayIndex, profile, scored: dict[int, Scored], bonus: dict[int, tuple[float, float]],
+                   shown_before: dict[str, int]) -> Selection:
+    """`scored`: score_profile's result (restricting it to the eligible papers is only faster);
+    `bonus`: {paper index: (points, similarity)} from interests; `shown_before`: {paper id:
+    newest version shown} of the profile's digests of earlier days."""
+    eligible, kinds = day.eligible(profile.categories, profile.announce_types)
+    cands: list[tuple[float, str, int, str, bool]] = []
+    for i in (set(scored) | set(bonus)) & eligible:
+        paper = day.papers[i]
+        s = scored.get(i)
+        if s is not None and s.excluded_by:
+            continue
+        points = bonus.get(i, (0.0, 0.0))[0]
+        if not ((s and (s.terms or s.authors)) or points > 0):
+            continue
+        score = round((s.score if s else 0.0) + points, 4)
+        if score < profile.min_score:
+            continue
+        kind = kinds[i]
+        updated = paper.id in shown_before
+        if updated and (kind not in REPLACEMENTS or paper.version <= shown_before[paper.id]):
+            continue  # never twice
+        cands.append((score, paper.id, i, kind, updated))
+    cands.sort(key=lambda c: (-c[0], c[1]))
+    picks = []
+    for rank, (score, pid, i, kind, updated) in enumerate(cands[:profile.max_papers], start=1):
+        s = scored.get(i) or Scored(i, 0.0, [], [], None, 1.0)
+        matched, match_details = details(day, profile, s)
+        if i in bonus and bonus[i][0] > 0:  # added after the category weight; visible like any term
+            points, sim = bonus[i]
+            matched = [*matched, INTEREST_TERM]
+            match_details = [*match_details, {"term": INTEREST_TERM, "where": ["similarity"], "points": points,
+                                              "similarity": sim}]
+        picks.append(Pick(pid, rank, score, kind, matched, match_details, updated,
+                          rank <= profile.max_papers_to_summarize))
+    return Selection(candidates=len(cands), picks=picks)

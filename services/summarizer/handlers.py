@@ -25,8 +25,8 @@ from sqlalchemy import select, update
 
 from shared import arxiv, names, passes
 from shared.errors import TransientError
-from shared.models import (SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, PassItem,
-                           Summary)
+from shared.models import (SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, Summary,
+                           SummaryJob)
 from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
@@ -42,12 +42,12 @@ def _template(rt) -> str | None:
     return rt.memo("prompt_template", lambda: prompt.load_template(ai.prompt_file, rt.settings.config_path.parent))
 
 
-def summary_key(rt, paper: Paper) -> dict:
+def summary_key(rt, paper: Paper, language: str) -> dict:
     """The columns that decide a summary's text. The version is in it, so a summary of an older
     version is never reused for a newer one; editing the prompt or the language re-summarises."""
     ai = rt.config.ai_summary
     return dict(paper_id=paper.id, version=paper.version, model=rt.settings.llm_model,
-                prompt_hash=prompt.prompt_hash(_template(rt) or "", ai.language), language=ai.language,
+                prompt_hash=prompt.prompt_hash(_template(rt) or "", language), language=language,
                 input_mode=ai.input)
 
 
@@ -85,20 +85,22 @@ def _body(rt, paper: Paper) -> str:
                              cache=rt.memo("fulltext_cache", OrderedDict))
 
 
-def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
-    """Summarize one pending paper of a pass (see the module docstring). Raises TransientError
-    (retry later; counts=False for waits) or PermanentError (give up: summary_failed)."""
+def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None) -> None:
+    """Summarize one pending paper of a pass in one language: its summary job (see the module
+    docstring). Raises TransientError (retry later; counts=False for waits) or PermanentError
+    (give up: summary_failed)."""
     ai = rt.config.ai_summary
+    language = language or ai.language
     with rt.session() as s:
-        item = s.get(PassItem, (pass_id, paper_id))
-        if item is None or item.summary_state != SUM_PENDING:
+        job = s.get(SummaryJob, (pass_id, paper_id, language))
+        if job is None or job.state != SUM_PENDING:
             return
         paper = s.get(Paper, paper_id)
-        key = summary_key(rt, paper)
-        reuse = claim(rt, s, item, paper, key)
+        key = summary_key(rt, paper, language)
+        reuse = claim(rt, s, job, paper, key)
         if reuse is not None:
-            item.summary_state, item.summary_id, item.note = SUM_DONE, reuse.id, None
-        state = item.summary_state if item.summary_state != SUM_PENDING else None
+            job.state, job.summary_id, job.note = SUM_DONE, reuse.id, None
+        state = job.state if job.state != SUM_PENDING else None
     if state is not None:
         log.info("pass %d paper %s: summary %s", pass_id, paper_id, "reused" if state == SUM_DONE else state)
         maybe_publish(rt, pass_id)
@@ -109,7 +111,7 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         # taking a rate-limit slot: the limiter spaces grants, and a grant that reaches the
         # provider late would share a provider second with the next one.
         client = _client(rt)
-        messages = prompt.build_messages(paper.title, _body(rt, paper), ai.language, _template(rt))
+        messages = prompt.build_messages(paper.title, _body(rt, paper), language, _template(rt))
         need = llm.estimate_messages_tokens(messages) + ai.max_tokens
         wait = _limiter(rt).acquire(need, max_wait=MAX_INLINE_WAIT)
         if wait > 0:
@@ -163,8 +165,9 @@ def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict
         summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
         summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
         s.flush()
-        s.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id == paper_id)
-                  .values(summary_state=SUM_DONE, summary_id=summ.id, note=None))
+        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == paper_id,
+                                           SummaryJob.language == key["language"])
+                  .values(state=SUM_DONE, summary_id=summ.id, note=None))
         s.execute(update(Pass).where(Pass.id == pass_id).values(
             prompt_tokens=Pass.prompt_tokens + answer.prompt_tokens,
             completion_tokens=Pass.completion_tokens + answer.completion_tokens))
@@ -179,18 +182,19 @@ def _count_call(rt, key: dict) -> None:
         log.warning("could not count a provider call: %s", type(exc).__name__)
 
 
-def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str) -> None:
+def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str, language: str | None = None) -> None:
     """After the retry budget (or a permanent error): mark the paper failed with the reason
     (pass_items.note, shown by `arxiv-bot status` and the digest). The summary row becomes
     `failed`, so the next pass tries again instead of reusing the failure."""
     reason = (str(exc) or type(exc).__name__)[:1000]
+    language = language or rt.config.ai_summary.language
     with rt.session() as s:
-        item = s.get(PassItem, (pass_id, paper_id))
-        if item is None or item.summary_state != SUM_PENDING:
+        job = s.get(SummaryJob, (pass_id, paper_id, language))
+        if job is None or job.state != SUM_PENDING:
             return
-        item.summary_state, item.note = SUM_FAILED, reason
+        job.state, job.note = SUM_FAILED, reason
         paper = s.get(Paper, paper_id)
-        s.execute(update(Summary).filter_by(**summary_key(rt, paper)).where(Summary.status != SUMMARY_DONE)
+        s.execute(update(Summary).filter_by(**summary_key(rt, paper, language)).where(Summary.status != SUMMARY_DONE)
                   .values(status=SUMMARY_FAILED, lease_owner=None, lease_expires_at=None, error=reason))
     log.warning("pass %d paper %s: summary failed: %s", pass_id, paper_id, reason)
     maybe_publish(rt, pass_id)

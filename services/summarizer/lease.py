@@ -1,7 +1,7 @@
 """Who may call the provider for a paper: the summary row's lease, decided in the database.
 
 `claim` runs inside the caller's transaction (the summary row locked FOR UPDATE): it returns a
-finished summary to reuse, or marks the item skipped/over budget, or takes the lease. A live
+finished summary to reuse, or marks the summary job skipped/over budget, or takes the lease. A live
 lease held by anyone else is a wait (TransientError, not counted as a failure); an expired one
 (a crashed worker) or a failed summary (an earlier pass gave up) is taken over. `release` gives
 the lease up at once on every error path, so a retry or a peer need not wait for the expiry.
@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import passes
 from shared.budget import tokens_used_today
 from shared.errors import TransientError
-from shared.models import (SUM_BUDGET, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_LEASED, Pass, PassItem, Paper, Summary,
-                           utcnow)
+from shared.models import SUM_BUDGET, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_LEASED, Pass, Paper, Summary, SummaryJob, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,18 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
+def claim(rt, s, job: SummaryJob, paper: Paper, key: dict) -> Summary | None:
     """Decide this paper's fate in one transaction. Returns a finished summary to reuse; or
-    None after either marking `item` budget/skipped or taking the lease (item stays pending).
+    None after either marking `job` budget/skipped or taking the lease (the job stays pending).
     Raises TransientError(counts=False) while another worker holds an unexpired lease."""
     ai = rt.config.ai_summary
     summ = s.scalars(select(Summary).filter_by(**key).with_for_update()).first()
     now = utcnow()
     if summ is not None and summ.status == SUMMARY_DONE:
         return summ
-    off = passes.summaries_off_reason(rt.config, rt.settings, s.get(Pass, item.pass_id))
+    off = passes.summaries_off_reason(rt.config, rt.settings, s.get(Pass, job.pass_id))
     if off is not None:  # e.g. this replica has no key: never call, say why
-        item.summary_state, item.note = SUM_SKIPPED, off
+        job.state, job.note = SUM_SKIPPED, off
         return None
     # ANY unexpired lease means a call is in flight, even one with our owner name (a duplicate
     # message in another thread of this process): the lease is given up on every error path.
@@ -54,8 +53,8 @@ def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
     if ai.daily_token_budget is not None:
         used = tokens_used_today(s)
         if used >= ai.daily_token_budget:
-            item.summary_state = SUM_BUDGET
-            item.note = f"{used} of {ai.daily_token_budget} tokens used today (UTC)"
+            job.state = SUM_BUDGET
+            job.note = f"{used} of {ai.daily_token_budget} tokens used today (UTC)"
             return None
     if summ is None:
         try:
@@ -69,7 +68,7 @@ def claim(rt, s, item: PassItem, paper: Paper, key: dict) -> Summary | None:
     summ.status, summ.lease_owner = SUMMARY_LEASED, lease_owner()
     summ.lease_expires_at = now + dt.timedelta(seconds=ai.lease_seconds)
     summ.attempts += 1
-    item.updated_at = now  # the sweep leaves work in progress alone
+    job.updated_at = now  # the sweep leaves work in progress alone
     return None
 
 

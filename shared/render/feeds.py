@@ -167,22 +167,27 @@ def render_papers_json(papers: list[dict]) -> bytes:
 
 
 def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datetime | None = None,
-              base_url: str | None = None) -> dict:
+              base_url: str | None = None, profile=None, prefix: str = "") -> dict:
     """Channel metadata for `route` (feed.xml, atom.xml, feed.json), shared by the publisher's
     files and the web service's (filtered) responses so both carry the same bytes.
 
     `base_url` is where the site is served (feeds.public_url wins; the web service passes the
     request's own URL). With neither, the links are relative ("index.html", "feed.xml") and the
-    feed's id a stable URN, so a published file never names a host it does not know."""
+    feed's id a stable URN, so a published file never names a host it does not know. `profile`
+    (shared.profiles.Profile) gives the categories; `prefix` ("/p/<slug>") is the profile's path
+    below the site, which also tells its feed's URN apart."""
     from urllib.parse import urlencode
 
     filters = filters or {}
     base = (config.feeds.public_url or base_url or "").rstrip("/")
+    base = base + prefix if base else base
     query = urlencode({k: v for k, v in filters.items() if v is not None})
-    cats = ", ".join(config.categories)
+    categories = list(profile.categories) if profile is not None else list(config.categories)
+    cats = ", ".join(categories)
     title = "arXiv digest: " + cats + (f" [{filters['category']}]" if filters.get("category") else "")
     self_url = (f"{base}/{route}" if base else route) + (f"?{query}" if query else "")
     return {"title": title, "link": base + "/" if base else "index.html", "self_url": self_url,
-            "id": None if base else "urn:arxiv-bot:digest:" + ",".join(config.categories),
+            "id": None if base else "urn:arxiv-bot:digest:" + prefix.removeprefix("/p/") + (":" if prefix else "")
+                                    + ",".join(categories),
             "description": f"Daily arXiv papers in {cats}, scored against your keywords, with AI summaries",
             "updated": updated}

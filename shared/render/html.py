@@ -136,3 +136,11 @@ def render_error(code: int, title: str, message: str, *, links: Links | None = N
     links = links or Links.web()
     return _env().get_template("error.html").render(code=code, title=f"{code} {title}", message=message,
                                                     links=links, feeds=links.feeds(), all_feeds=None)
+
+
+def render_profiles(profiles: list[dict], *, links: Links | None = None, opml_url: str = "/profiles.opml") -> str:
+    """The list of public profiles (/profiles): each with its page and feeds. `profiles` items:
+    {"slug", "url" (its page, ending in /), "categories", "keywords"}."""
+    links = links or Links.web()
+    return _env().get_template("profiles.html").render(profiles=profiles, opml_url=opml_url, links=links,
+                                                       feeds=[], all_feeds=None, title="arXiv digests")

@@ -28,13 +28,14 @@ def _query(params: dict) -> str:
 @dataclass(frozen=True)
 class Links:
     served: bool                       # True: the web service; False: files in OUTPUT_DIR
-    root: str                          # "/" (web), "" or "../" (files)
+    root: str                          # "/" or "/p/<slug>/" (web), "" or "../" (files)
     here: str = "/"                    # this page's path (web): target of the form and the view links
     days: frozenset | None = None      # files: the days that have a page file; None: every day
+    key: str | None = None             # a private profile's key: on its feed links, to subscribe
 
     @classmethod
-    def web(cls, here: str = "/") -> "Links":
-        return cls(served=True, root="/", here=here)
+    def web(cls, here: str = "/", root: str = "/", key: str | None = None) -> "Links":
+        return cls(served=True, root=root, here=here, key=key)
 
     @classmethod
     def files(cls, depth: int = 0, days=()) -> "Links":
@@ -44,7 +45,7 @@ class Links:
         return self.root if self.served else self.root + "index.html"
 
     def css(self) -> str:
-        return self.root + "static/style.css"
+        return "/static/style.css" if self.served else self.root + "static/style.css"
 
     def file(self, name: str) -> str:
         return self.root + name
@@ -54,15 +55,16 @@ class Links:
 
     def day(self, day) -> str:
         day = day.isoformat() if isinstance(day, dt.date) else str(day)
-        return f"/day/{day}" if self.served else f"{self.root}day/{day}.html"
+        return f"{self.root}day/{day}" if self.served else f"{self.root}day/{day}.html"
 
     def feeds(self, filters: dict | None = None) -> list[dict]:
         """The three feeds (with the active filter's query when served)."""
-        query = _query({k: v for k, v in (filters or {}).items() if k != "limit"}) if self.served else ""
+        params = {k: v for k, v in (filters or {}).items() if k != "limit"}
+        query = _query({**params, "key": self.key}) if self.served else ""
         return [{"href": self.root + name + query, "label": label, "type": mime} for name, label, mime in FEEDS]
 
     def opml(self) -> str | None:
-        return "/feeds.opml" if self.served else None
+        return self.root + "feeds.opml" if self.served else None
 
     def view(self, filters: dict, **params) -> str:
         """This page with `filters` and the view parameters (sort, view) given."""
