@@ -8,7 +8,9 @@ break deterministically). The top `max_papers` get a rank; the first
 pass, in which case they are marked skipped with the reason. With a daily token budget, the
 picks are granted in rank order before any call (shared.budget.plan); a paper whose summary
 already exists costs nothing (it is reused), the others beyond the budget are marked `budget`
-with the numbers.
+with the numbers. Every pending pick gets its planned prompt tokens (pass_items.input_tokens:
+max_input_tokens for a full text not read yet, the real size of one read before), so the cost
+is visible before it is spent.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from shared import budget
 from shared.config import Config
-from shared.models import SUM_BUDGET, SUM_PENDING, SUM_SKIPPED, SUMMARY_DONE, Paper, PassItem, Summary
+from shared.models import (SOURCE_ABSTRACT, SUM_BUDGET, SUM_PENDING, SUM_SKIPPED, SUMMARY_DONE, Paper, PaperText,
+                           PassItem, Summary)
 
 
 @dataclass
@@ -42,7 +45,7 @@ def select_digest(session: Session, pass_id: int, config: Config, summaries_off_
     ranked = [pid for pid, _ in cands[:config.max_papers]]
     n_sum = min(config.ai_summary.max_papers_to_summarize, len(ranked))
     to_sum = ranked[:n_sum] if summaries_off_reason is None else []
-    to_sum, over_budget, budget_note = _grant_budget(session, config, model, to_sum)
+    to_sum, over_budget, budget_note, planned = _grant_budget(session, config, model, to_sum)
 
     cand_ids = [pid for pid, _ in cands]
     for i in range(0, len(cand_ids), 1000):
@@ -57,25 +60,44 @@ def select_digest(session: Session, pass_id: int, config: Config, summaries_off_
             elif pid in over_budget:
                 values.update(summary_state=SUM_BUDGET, note=budget_note)
             else:
-                values["summary_state"] = SUM_PENDING
+                values.update(summary_state=SUM_PENDING, input_tokens=planned.get(pid))
         session.execute(update(PassItem).where(PassItem.pass_id == pass_id, PassItem.paper_id == pid)
                         .values(**values).execution_options(synchronize_session=False))
     return Selection(candidates=len(cands), ranked=ranked, to_summarize=to_sum)
 
 
-def _grant_budget(session: Session, config: Config, model: str, picks: list[str]) -> tuple[list[str], set, str]:
-    """(granted ids in rank order, ids over the daily budget, the note for those)."""
+def _grant_budget(session: Session, config: Config, model: str,
+                  picks: list[str]) -> tuple[list[str], set, str, dict[str, int]]:
+    """(granted ids in rank order, ids over the daily budget, the note for those, the planned
+    prompt tokens of each pick: shown by `status` before any of it is spent)."""
     ai = config.ai_summary
-    if ai.daily_token_budget is None or not picks:
-        return picks, set(), ""
+    if not picks:
+        return picks, set(), "", {}
     rows = session.execute(select(Paper.id, Paper.version, Paper.title, Paper.abstract)
                            .where(Paper.id.in_(picks))).all()
     info = {r.id: r for r in rows}
+    # A text read before (any language or model) gives the real size instead of the cap.
+    texts = {r.paper_id: r for r in session.execute(
+        select(PaperText.paper_id, PaperText.source, PaperText.tokens)
+        .join(Paper, (Paper.id == PaperText.paper_id) & (Paper.version == PaperText.version))
+        .where(PaperText.paper_id.in_(picks)))}
+    known = {pid: _text_tokens(texts.get(pid), info[pid]) for pid in picks}
+    planned = {pid: budget.input_cost(ai, info[pid].title, info[pid].abstract, known[pid]) for pid in picks}
+    if ai.daily_token_budget is None:
+        return picks, set(), "", planned
     reusable = set(session.scalars(
         select(Summary.paper_id).join(Paper, (Paper.id == Summary.paper_id) & (Paper.version == Summary.version))
         .where(Summary.paper_id.in_(picks), Summary.status == SUMMARY_DONE, Summary.model == model,
                Summary.language == ai.language, Summary.input_mode == ai.input)))
-    costs = [(pid, 0 if pid in reusable else budget.summary_cost(ai, info[pid].title, info[pid].abstract))
+    costs = [(pid, 0 if pid in reusable else budget.summary_cost(ai, info[pid].title, info[pid].abstract, known[pid]))
              for pid in picks]
     granted, refused, note = budget.plan(ai.daily_token_budget, budget.tokens_used_today(session), costs)
-    return granted, set(refused), note
+    return granted, set(refused), note, planned
+
+
+def _text_tokens(text, paper) -> int | None:
+    """The size of what the model would read of a paper whose text was read before, else None."""
+    if text is None:
+        return None
+    abstract = budget.estimate_tokens(paper.abstract)
+    return abstract if text.source == SOURCE_ABSTRACT else text.tokens + abstract
