@@ -87,6 +87,7 @@ class _Numbering:
         self.letter = 0
         self.offset = 0  # 1 inside a series that restarted under an unnumbered heading
         self.after_unnumbered = False  # the last heading was a known, unnumbered one
+        self.appendix = 0  # appendices seen after the references ("A Proofs", "B More results")
 
     def accept(self, num: str, dot: str) -> int | None:
         """The heading's level when `num` is next in sequence, else None. A series that starts
@@ -94,6 +95,12 @@ class _Numbering:
         as that heading's subsections."""
         level = self._accept(num, dot)
         return None if level is None else level + self.offset
+
+    def accept_appendix(self, num: str) -> bool:
+        if len(num) == 1 and num.isalpha() and ord(num) - ord("A") == self.appendix:
+            self.appendix += 1
+            return True
+        return False
 
     def _accept(self, num: str, dot: str) -> int | None:
         if num in ("1", "I") and self.after_unnumbered and (self.last or self.roman):
@@ -121,7 +128,7 @@ class _Numbering:
         return None
 
 
-def _heading(line: str, outline: list[tuple[int, str]], pos: int, numbering: _Numbering):
+def _heading(line: str, outline: list[tuple[int, str]], pos: int, numbering: _Numbering, after_refs: bool):
     """(level, title, outline entries used) when `line` is a heading, else None."""
     if len(line) > 100 or line.endswith((",", ";")):
         return None
@@ -140,6 +147,8 @@ def _heading(line: str, outline: list[tuple[int, str]], pos: int, numbering: _Nu
         numbering.after_unnumbered, numbering.offset = True, 0
         return 1, line, 0
     if m and not line.endswith(".") and len(m.group("title").split()) <= 10 and not re.search(r"\d{3,}", line):
+        if after_refs and numbering.accept_appendix(m.group("num")):
+            return 1, line, 0
         level = numbering.accept(m.group("num"), m.group("dot"))
         if level is not None:
             numbering.after_unnumbered = False
@@ -160,7 +169,7 @@ def split_sections(lines: list[str], outline: list[tuple[int, str]]) -> list[Sec
     pos = 0
     after_refs = False
     for line in lines:
-        found = _heading(line, outline, pos, numbering)
+        found = _heading(line, outline, pos, numbering, after_refs)
         if found is None:
             body[-1].append(line)
             continue
@@ -202,8 +211,11 @@ def blocks(lines: list[str]) -> list[tuple[str, str]]:
             caption_open = not line.endswith(".")
             continue
         caption_open = False
-        near = (k > 0 and _numeric(lines[k - 1])) or (k + 1 < len(lines) and _numeric(lines[k + 1]))
-        numeric = _numeric(line) and (near or bool(out and out[-1][0] == "table"))
+        following = k + 1 < len(lines) and _numeric(lines[k + 1])
+        in_table = bool(out and out[-1][0] == "table")
+        near = (k > 0 and _numeric(lines[k - 1])) or following
+        # A table's own short labels ("Panel B: Controls") between its rows stay in it.
+        numeric = (_numeric(line) and (near or in_table)) or (in_table and following and len(line) < 0.6 * typical)
         if numeric:
             if out and out[-1][0] == "table":
                 out[-1][1].append(line)
