@@ -14,6 +14,7 @@ from services.summarizer import download, fulltext, fulltext_html, fulltext_pdf,
 from services.summarizer.sections import Section, classify, select, total_tokens
 from shared.budget import estimate_tokens
 from shared.errors import PermanentError, TransientError
+from tests.pdfs import two_column_pdf
 from tests.standins.arxiv import ArxivStandin
 
 PAPERS = Path(__file__).resolve().parent / "data" / "papers"
@@ -106,31 +107,6 @@ def test_pdf_tables_and_hyphens():
     text = _text(secs)
     assert "marginalised-group candidates" in text or "marginalisedgroup" not in text
     assert "Occupational Employment" in text  # "Occupa\ufffetional" joined
-
-
-def two_column_pdf(left: list[str], right: list[str], interleaved: bool = True) -> bytes:
-    """One page, two columns of Helvetica lines. Interleaved: the content stream draws the
-    left and right line of each row in turn, as some producers do (stream order != reading order)."""
-    ops = []
-    rows = [(50, 740 - 14 * i, t) for i, t in enumerate(left)], [(320, 740 - 14 * i, t) for i, t in enumerate(right)]
-    order = [r for pair in zip(*rows) for r in pair] if interleaved else rows[0] + rows[1]
-    for x, y, text in order:
-        ops.append(f"BT /F1 10 Tf {x} {y} Td ({text}) Tj ET")
-    stream = "\n".join(ops)
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-            "/Resources << /Font << /F1 5 0 R >> >> >>",
-            f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out, offsets = b"%PDF-1.4\n", []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n{obj}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return out
 
 
 def test_two_column_page_is_read_column_by_column():
@@ -232,17 +208,17 @@ def test_select_never_cuts_a_more_needed_section_for_a_less_needed_one(spec, bud
     secs = [_sec(f"S{i} {kind}", kind, n, table) for i, (kind, n, table) in enumerate(spec)]
     text = select(secs, budget)
     assert estimate_tokens(text) <= budget
-    tiers = sections.TIER
+    tiers = sections.tiers(secs)
     present = {i for i, s in enumerate(secs) if s.blocks and f"# {s.title}\n" in text + "\n"}
     for i in present:
-        worse = tiers[secs[i].kind]
+        worse = tiers[i]
         for j, other in enumerate(secs):
-            better = tiers[other.kind]
+            better = tiers[j]
             if other.blocks and better is not None and worse is not None and better < worse:
                 # Anything of a lower tier is only there when every higher tier is there whole.
                 assert sections.section_text(other) in text, (other.title, secs[i].title)
-    for s in secs:
-        if tiers[s.kind] is None:
+    for s, tier in zip(secs, tiers):
+        if tier is None:
             assert f"# {s.title}\n" not in text + "\n"
 
 

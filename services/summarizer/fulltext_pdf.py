@@ -199,6 +199,7 @@ def blocks(lines: list[str]) -> list[tuple[str, str]]:
     paragraphs ("p", lines joined) ending at a short line that ends a sentence."""
     out: list[list] = []  # [type, [lines]]
     typical = sorted(len(ln) for ln in lines)[len(lines) // 2] if lines else 0
+    numeric_line = [_numeric(ln) for ln in lines] + [False]
     caption_open = False
     for k, line in enumerate(lines):
         m = _CAPTION_RE.match(line)
@@ -211,11 +212,11 @@ def blocks(lines: list[str]) -> list[tuple[str, str]]:
             caption_open = not line.endswith(".")
             continue
         caption_open = False
-        following = k + 1 < len(lines) and _numeric(lines[k + 1])
+        following = numeric_line[k + 1]
         in_table = bool(out and out[-1][0] == "table")
-        near = (k > 0 and _numeric(lines[k - 1])) or following
+        near = (k > 0 and numeric_line[k - 1]) or following
         # A table's own short labels ("Panel B: Controls") between its rows stay in it.
-        numeric = (_numeric(line) and (near or in_table)) or (in_table and following and len(line) < 0.6 * typical)
+        numeric = (numeric_line[k] and (near or in_table)) or (in_table and following and len(line) < 0.6 * typical)
         if numeric:
             if out and out[-1][0] == "table":
                 out[-1][1].append(line)

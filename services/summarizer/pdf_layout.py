@@ -54,37 +54,44 @@ def page_texts(pdf_bytes: bytes) -> tuple[list[str], list[tuple[int, str]]]:
 
 def page_text(textpage, width: float, height: float) -> str:
     """One page's text in reading order (module docstring)."""
-    rects = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+    runs = [textpage.get_rect(i) for i in range(textpage.count_rects())]
     # Vertical runs (the arXiv side stamp, rotated table headers) say nothing about columns.
-    rects = [r for r in rects if not ((r[3] - r[1]) > 3 * (r[2] - r[0]) and (r[3] - r[1]) > 40)]
+    rects = [r for r in runs if not ((r[3] - r[1]) > 3 * (r[2] - r[0]) and (r[3] - r[1]) > 40)]
     gutter = find_gutter(rects, width)
     if gutter is None:
         return textpage.get_text_range()
     layout = bands(rects, gutter)
-    bottoms = [bottom for _, _, bottom in layout]
 
-    def region(index: int) -> int:
-        left, bottom, right, top = textpage.get_charbox(index)
+    def region(rect) -> int:
+        left, bottom, right, top = rect
         y = (bottom + top) / 2
-        k = next((i for i, b in enumerate(bottoms) if y >= b), len(layout) - 1)
+        k = next((i for i, band in enumerate(layout) if y >= band[2]), len(layout) - 1)
         return 2 * k + (0 if layout[k][0] or (left + right) / 2 < gutter else 1)
 
-    # Each character goes to its band and column; the page is read region by region, and in a
-    # region in stream order. Runs of consecutive characters are read with get_text_range, which
-    # keeps the spaces and line breaks PDFium puts between words.
-    order = sorted(range(textpage.count_chars()), key=lambda i: (region(i), i))
+    # A run is a stretch of consecutive characters on one line: find its first character (one
+    # lookup per run, not per character), so each stretch of the page's character order gets
+    # the region (band and column) of the run it starts with. The page is then read region by
+    # region, each in stream order, with get_text_range, which keeps PDFium's spaces and line
+    # breaks between words.
+    starts: dict[int, int] = {}
+    for rect in runs:
+        index = textpage.get_index(rect[0] + min(1.5, (rect[2] - rect[0]) / 2), (rect[1] + rect[3]) / 2, 1.0, 1.0)
+        if index is not None and index >= 0:
+            starts.setdefault(index, region(rect))
+    total = textpage.count_chars()
+    if not starts:
+        return textpage.get_text_range()
+    edges = sorted(starts)
+    bounds = [0] + edges[1:] + [total]  # characters before the first run join it
+    pieces = [(starts[e], a, b) for e, a, b in zip(edges, bounds, bounds[1:]) if b > a]
     out: list[str] = []
-    start = prev = None
-    for i in order + [None]:
-        if start is not None and (i is None or i != prev + 1):
-            text = textpage.get_text_range(start, prev - start + 1)
-            if out and not out[-1].endswith(("\n", " ")):
-                out.append("\n")
-            out.append(text)
-            start = None
-        if i is not None and start is None:
-            start = i
-        prev = i
+    end = 0
+    for _, a, b in sorted(pieces, key=lambda p: (p[0], p[1])):
+        text = textpage.get_text_range(a, b - a)
+        if out and a != end and not out[-1].endswith(("\n", " ")):
+            out.append("\n")  # a jump in stream order starts a new line
+        out.append(text)
+        end = b
     return "".join(out)
 
 

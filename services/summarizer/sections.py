@@ -8,6 +8,8 @@ order of need, until the budget is spent:
     abstract > conclusion, limitations > results, experiments > introduction, method
       > discussion and unnamed body sections > background, related work > appendices
 
+(a paper without a conclusion section concludes in its discussion, which then counts as one).
+
 References, acknowledgements and front matter (title block, affiliations) are never sent. A tier
 that does not fit whole shares what is left in proportion to its sections' sizes, and each
 section keeps its tables and captions first, then its paragraphs from the start. So the results
@@ -111,6 +113,14 @@ def total_tokens(sections: list[Section]) -> int:
     return sum(tokens(s) for s in usable(sections))
 
 
+def tiers(sections: list[Section]) -> list[int | None]:
+    """Each section's tier (TIER; None: never sent). Without a conclusion section, the discussion
+    is where the paper concludes (Nature-style papers) and counts as one."""
+    concluded = any(s.kind == "conclusion" and s.blocks for s in sections)
+    return [TIER["conclusion"] if s.kind == "discussion" and not concluded else TIER.get(s.kind, 4)
+            for s in sections]
+
+
 def _trim(section: Section, budget: int) -> tuple[list[tuple[str, str]], bool]:
     """The blocks of `section` that fit `budget` tokens: tables and captions first (their numbers
     are the results), then paragraphs from the start; document order kept. (blocks, was_cut)."""
@@ -137,10 +147,11 @@ def select(sections: list[Section], budget: int) -> str:
     from .llm import cut_to_tokens
 
     candidates = usable(sections)
+    tier_of = dict(enumerate(tiers(candidates)))
     chosen: dict[int, tuple[list[tuple[str, str]], bool]] = {}
     left = budget
-    for tier in sorted({TIER.get(s.kind, 4) for s in candidates}):
-        members = [i for i, s in enumerate(candidates) if TIER.get(s.kind, 4) == tier]
+    for tier in sorted(set(tier_of.values())):
+        members = [i for i in tier_of if tier_of[i] == tier]
         need = {i: tokens(candidates[i]) for i in members}
         if sum(need.values()) <= left:
             chosen.update((i, (candidates[i].blocks, False)) for i in members)
