@@ -271,3 +271,77 @@ def test_download_refuses_huge_bodies():
         http = download.make_client("x", 10)
         with pytest.raises(PermanentError, match="too large"):
             download.get(http, CountingPacer(), f"{arxiv.base_url}/pdf/2699.00009v1", max_bytes=100_000)
+
+
+def test_discussion_concludes_a_paper_without_a_conclusion():
+    secs = [_sec("Abstract", "abstract", 1), _sec("1 Introduction", "introduction", 6),
+            _sec("2 Findings", "results", 12, table=True), _sec("3 Discussion", "discussion", 3)]
+    text = select(secs, 1600)
+    assert sections.section_text(secs[3]) in text  # whole, like a conclusion
+    assert "Table 1: 2 Findings numbers" in text and "1 Introduction paragraph 5." not in text
+    with_conclusion = secs + [_sec("4 Conclusion", "conclusion", 1)]
+    assert sections.tiers(with_conclusion)[3] == sections.TIER["discussion"]
+
+
+# --- what a summary costs, planned at selection -----------------------------------------------------
+
+def test_selection_plans_input_tokens_and_the_budget_from_cached_texts(sqlite_url):
+    import datetime as dt
+
+    from sqlalchemy import select as sql_select
+
+    from services.scorer.selection import select_digest
+    from shared import budget
+    from shared.config import parse_config
+    from shared.db import ensure_schema, make_engine, session_factory
+    from shared.models import SUM_BUDGET, SUM_PENDING, Paper, PaperText, Pass, PassItem
+
+    engine = make_engine(sqlite_url)
+    ensure_schema(engine)
+    day = dt.date(2024, 11, 28)
+    ids = ["2411.00001", "2411.00002", "2411.00003", "2411.00004"]
+    with session_factory(engine).begin() as s:
+        s.add_all(Paper(id=pid, version=2, title=f"Paper {pid}", abstract="An abstract. " * 40, authors=[],
+                        primary_category="cs.LG", categories=["cs.LG"]) for pid in ids)
+        s.add(Pass(id=1, status="scoring", day=day))
+        s.flush()
+        s.add_all(PassItem(pass_id=1, paper_id=pid, version=2, announce_type="new", scored=True, score=9.0 - i,
+                           matched=["LLM"]) for i, pid in enumerate(ids))
+        # Texts read before (another language): a short PDF, an abstract fallback, an old version.
+        s.add(PaperText(paper_id=ids[0], version=2, source="pdf", sections=[], tokens=2000, extractor="1"))
+        s.add(PaperText(paper_id=ids[1], version=2, source="abstract", sections=[], tokens=0, extractor="1"))
+        s.add(PaperText(paper_id=ids[2], version=1, source="pdf", sections=[], tokens=100, extractor="1"))
+    config = parse_config({"ai_summary": {"max_papers_to_summarize": 4, "daily_token_budget": 19_000}})
+    ai = config.ai_summary
+    with session_factory(engine).begin() as s:
+        select_digest(s, 1, config, None, "qwen-long")
+    with session_factory(engine)() as s:
+        items = {i.paper_id: i for i in s.scalars(sql_select(PassItem))}
+    abstract = estimate_tokens("An abstract. " * 40)
+    own = estimate_tokens(f"Paper {ids[0]}") + budget.PROMPT_OVERHEAD
+    assert items[ids[0]].input_tokens == own + 2000 + abstract  # the real size, not the cap
+    assert items[ids[1]].input_tokens == own + abstract          # only the abstract can be read
+    assert items[ids[2]].input_tokens == ai.max_input_tokens     # another version: not read yet
+    # The budget plan uses the same figures (plus completions): 4.2k + 2.2k + 13.5k are granted
+    # while the reserve is under 19,000; the fourth is refused. With the cap for every paper
+    # (the old estimate) only two would have been granted.
+    assert [items[p].summary_state for p in ids] == [SUM_PENDING, SUM_PENDING, SUM_PENDING, SUM_BUDGET]
+    assert items[ids[3]].input_tokens is None
+    assert budget.summary_cost(ai, f"Paper {ids[0]}", "An abstract. " * 40, 2000 + abstract) == \
+        items[ids[0]].input_tokens + ai.max_tokens
+    engine.dispose()
+
+
+def test_migration_matches_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from shared.db import ensure_schema, make_engine
+    from shared.models import Base
+
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+    assert diff == []
+    engine.dispose()
