@@ -265,12 +265,53 @@ def test_source_order_over_http():
     assert agents == {"arxiv-bot/0.1 (+mailto:ops@example.org)"}
 
 
-def test_download_refuses_huge_bodies():
+def test_download_refuses_huge_bodies_and_the_abstract_is_read(monkeypatch):
     with ArxivStandin() as arxiv:
         arxiv.add_paper("2699.00009v1", pdf=b"%PDF-1.4\n" + b"0" * 200_000)
         http = download.make_client("x", 10)
         with pytest.raises(PermanentError, match="too large"):
             download.get(http, CountingPacer(), f"{arxiv.base_url}/pdf/2699.00009v1", max_bytes=100_000)
+        monkeypatch.setattr(download, "MAX_BYTES", 100_000)
+        text = fulltext.read(http, CountingPacer(), f"{arxiv.base_url}/html/2699.00009v1",
+                             f"{arxiv.base_url}/pdf/2699.00009v1")
+    assert text.source == "abstract" and "arXiv file too large" in text.note
+
+
+_TAGS = ["<section class='ltx_section'>", "</section>", "<h2 class='ltx_title'>", "</h2>", "<p class='ltx_p'>",
+         "</p>", "<script>", "</script>", "<math alttext='x^2'>", "</math>", "<figure class='ltx_table'>",
+         "</figure>", "<figcaption>", "<tr class='ltx_tr'>", "<td class='ltx_td'>", "<div class='ltx_abstract'>",
+         "</div>", "<span class='ltx_note'>", "<section class='ltx_bibliography'>", "<!--", "-->", "<![CDATA[",
+         "&lt;/paper&gt;", "&#0;", "&#x202e;", "<article class='ltx_document'>", "</article>"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_TAGS), st.text(max_size=80)), max_size=60))
+def test_html_extraction_of_anything_is_sections_or_a_one_line_error(parts):
+    page = "<article class='ltx_document'>" + "".join(parts) + ("word " * 120)
+    try:
+        secs = fulltext_html.extract(page.encode("utf-8", "surrogatepass"))
+    except PermanentError as exc:
+        assert "\n" not in str(exc)
+        return
+    for s in secs:
+        for _, text in s.blocks:
+            assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_pdf_extraction_of_damaged_files_is_sections_or_a_one_line_error(data):
+    pdf = bytearray(two_column_pdf([f"Left line {i} of some column text here" for i in range(40)],
+                                   [f"Right line {i} of some column text here" for i in range(40)]))
+    for _ in range(data.draw(st.integers(0, 8))):
+        pdf[data.draw(st.integers(0, len(pdf) - 1))] = data.draw(st.integers(0, 255))
+    pdf = bytes(pdf[:data.draw(st.integers(0, len(pdf)))])
+    try:
+        secs = fulltext_pdf.extract(pdf)
+    except PermanentError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert all(isinstance(t, str) for s in secs for _, t in s.blocks)
 
 
 def test_discussion_concludes_a_paper_without_a_conclusion():

@@ -42,10 +42,11 @@ def _safe(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def get(http, pacer, url: str, max_bytes: int = MAX_BYTES) -> Fetched:
+def get(http, pacer, url: str, max_bytes: int | None = None) -> Fetched:
     """GET `url` after `pacer.wait()` (see the module docstring)."""
     import httpx
 
+    max_bytes = max_bytes or MAX_BYTES
     pacer.wait()
     try:
         with http.stream("GET", url) as resp:

@@ -37,24 +37,23 @@ def read(http, pacer, html_url: str, pdf_url: str) -> FullText:
     from . import fulltext_html, fulltext_pdf
 
     notes = []
-    got = download.get(http, pacer, html_url)
-    if got.status == 200:
-        try:
-            return FullText(SOURCE_HTML, fulltext_html.extract(got.body))
-        except PermanentError as exc:
-            notes.append(f"HTML unusable: {exc}")
-    else:
-        notes.append(f"no HTML (HTTP {got.status})")
-    got = download.get(http, pacer, pdf_url)
-    if got.status != 200:
-        notes.append(f"no PDF (HTTP {got.status})")
-    elif not got.body.lstrip()[:5].startswith(b"%PDF"):
-        notes.append(f"the PDF link answered {got.content_type.split(';')[0] or 'something else'}, not a PDF")
-    else:
-        try:
-            return FullText(SOURCE_PDF, fulltext_pdf.extract(got.body), "; ".join(notes))
-        except PermanentError as exc:
-            notes.append(str(exc))
+    try:
+        got = download.get(http, pacer, html_url)
+        if got.status != 200:
+            raise PermanentError(f"no HTML (HTTP {got.status})")
+        return FullText(SOURCE_HTML, fulltext_html.extract(got.body))
+    except PermanentError as exc:
+        notes.append(str(exc) if str(exc).startswith("no HTML") else f"HTML unusable: {exc}")
+    try:
+        got = download.get(http, pacer, pdf_url)
+        if got.status != 200:
+            raise PermanentError(f"no PDF (HTTP {got.status})")
+        if not got.body.lstrip()[:5].startswith(b"%PDF"):
+            raise PermanentError(f"the PDF link answered {got.content_type.split(';')[0] or 'something else'}, "
+                                 "not a PDF")
+        return FullText(SOURCE_PDF, fulltext_pdf.extract(got.body), "; ".join(notes))
+    except PermanentError as exc:
+        notes.append(str(exc))
     return FullText(SOURCE_ABSTRACT, [], "; ".join(notes))
 
 

@@ -133,8 +133,8 @@ def summarize_paper(rt, pass_id: int, paper_id: str) -> None:
         release(rt, key, str(exc) or type(exc).__name__)
         raise
     _store(rt, key, pass_id, paper_id, answer, parsed, source)
-    log.info("pass %d paper %s: summarized from %s (%d+%d tokens)", pass_id, paper_id, source, answer.prompt_tokens,
-             answer.completion_tokens)
+    log.info("pass %d paper %s: summarized (%d+%d tokens, read from %s)", pass_id, paper_id, answer.prompt_tokens,
+             answer.completion_tokens, source)
     maybe_publish(rt, pass_id)
 
 
