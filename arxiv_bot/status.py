@@ -1,5 +1,6 @@
 """`arxiv-bot status`: papers per stage for the latest pass and overall, the last passes with
-their outcome, failures with reasons, why summaries were skipped, LLM tokens used. `--json` for
+their outcome, failures with reasons, why summaries were skipped, LLM tokens used, and the input
+(prompt) tokens planned per paper and per pass with what each paper is read from. `--json` for
 scripts.
 
 It only reads: it never creates or migrates a database. A missing SQLite file or a database
@@ -16,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from shared.db import HEAD_REVISION, check_connection, current_revision, make_engine, safe_url, session_factory
 from shared.errors import UserError
-from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass,
-                           PassProfile, ProfileItem, Publication, Summary, SummaryJob)
+from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper,
+                           PaperText, Pass, PassProfile, ProfileItem, Publication, Summary, SummaryJob)
 
 from .progress import stage_counts
 
@@ -47,15 +48,20 @@ def collect(session, limit: int = 10) -> dict:
         skips = sorted(skips.items(), key=lambda kv: -kv[1])
     tokens = session.execute(select(func.coalesce(func.sum(Summary.prompt_tokens), 0),
                                     func.coalesce(func.sum(Summary.completion_tokens), 0))).one()
+    inputs = dict(session.execute(
+        select(SummaryJob.pass_id, func.sum(SummaryJob.input_tokens))
+        .where(SummaryJob.pass_id.in_([p.id for p in recent])).group_by(SummaryJob.pass_id)).all()) if recent else {}
     failed_per_pass = dict(session.execute(
         select(SummaryJob.pass_id, func.count()).where(SummaryJob.pass_id.in_([p.id for p in recent]),
                                                        SummaryJob.state == SUM_FAILED)
         .group_by(SummaryJob.pass_id)).all()) if recent else {}
     return {
         "latest_pass": {**_pass_dict(latest, stage_counts(session, latest.id)),
+                        "input_tokens": int(inputs.get(latest.id) or 0), "papers": _inputs(session, latest.id),
                         "skip_reasons": {note or "no reason recorded": n for note, n in skips}} if latest else None,
         "profiles": profile_rows(session, latest.id) if latest else [],
-        "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0)} for p in recent],
+        "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0),
+                    "input_tokens": int(inputs.get(p.id) or 0)} for p in recent],
         "failures": failures,
         "totals": {
             "papers": session.scalar(select(func.count()).select_from(Paper)),
@@ -65,6 +71,21 @@ def collect(session, limit: int = 10) -> dict:
             "prompt_tokens": int(tokens[0]), "completion_tokens": int(tokens[1]),
         },
     }
+
+
+def _inputs(session, pass_id: int) -> list[dict]:
+    """What each summary of the pass reads, and its prompt tokens: planned at selection, the real
+    prompt's estimate once the text is read (before the call is paid)."""
+    rows = session.execute(
+        select(SummaryJob.paper_id, SummaryJob.version, SummaryJob.language, SummaryJob.state,
+               SummaryJob.input_tokens, Summary.source, PaperText.source.label("text_source"), PaperText.note)
+        .outerjoin(Summary, Summary.id == SummaryJob.summary_id)
+        .outerjoin(PaperText, (PaperText.paper_id == SummaryJob.paper_id) & (PaperText.version == SummaryJob.version))
+        .where(SummaryJob.pass_id == pass_id, SummaryJob.input_tokens.is_not(None))
+        .order_by(SummaryJob.priority)).all()
+    return [{"paper_id": r.paper_id, "version": r.version, "language": r.language, "state": r.state,
+             "source": r.source or r.text_source, "input_tokens": r.input_tokens,
+             "note": r.note if (r.source or r.text_source) == r.text_source else None} for r in rows]
 
 
 def profile_rows(session, pass_id: int) -> list[dict]:
@@ -149,14 +170,25 @@ def show_status(config, settings, as_json: bool = False) -> int:
     print(f"  summaries: {st['done']} done, {st['pending']} pending, {st['failed']} failed, "
           f"{st['skipped']} skipped{f' ({skipped})' if skipped else ''}, {st['budget']} over budget; "
           f"{latest['tokens']} tokens")
+    if latest["papers"]:
+        sources: dict[str, int] = {}
+        for p in latest["papers"]:
+            sources[p["source"] or "not read yet"] = sources.get(p["source"] or "not read yet", 0) + 1
+        print(f"  input: {latest['input_tokens']} prompt tokens for {len(latest['papers'])} summaries "
+              f"({', '.join(f'{k} {v}' for k, v in sources.items())}); per paper:")
+        for p in latest["papers"]:
+            note = f"  ({p['note']})" if p["note"] else ""
+            print(f"    {p['paper_id']}v{p['version']} {p['language']:<3} {p['state']:<8} {p['source'] or '-':<8} "
+                  f"{p['input_tokens']:>6} tokens{note}")
     for f in data["failures"]:
         print(f"  {f['state']}: {f['paper_id']}: {f['reason']}")
     print("last passes:")
     for p in data["passes"]:
         extra = p["error"] or p["note"] or ""
         failed = f"{p['failed_summaries']} failed summaries  " if p["failed_summaries"] else ""
+        inputs = f"input {p['input_tokens']} tokens planned  " if p["input_tokens"] else ""
         print(f"  #{p['id']:<4} {p['started']}  {p['status']:<11} {_day(p)}  {p['selected']} papers  "
-              f"{p['tokens']} tokens  {failed}{extra}".rstrip())
+              f"{p['tokens']} tokens  {failed}{inputs}{extra}".rstrip())
     if len(data["profiles"]) > 1 or any(p["profile"] != "default" for p in data["profiles"]):
         print("profiles (latest pass):")
         for p in data["profiles"]:

@@ -25,6 +25,11 @@ PDF_BASE = "https://arxiv.org/pdf"
 HTML_BASE = "https://arxiv.org/html"
 
 
+def user_agent(contact: str) -> str:
+    """The descriptive User-Agent every request to arXiv carries (its terms ask for one)."""
+    return f"arxiv-bot/0.1 (+{contact})"
+
+
 def is_category(text: str) -> bool:
     return isinstance(text, str) and bool(CATEGORY_RE.match(text))
 

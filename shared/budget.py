@@ -32,11 +32,22 @@ def estimate_tokens(text: str) -> int:
     return cjk + math.ceil((len(text) - cjk) / 4)
 
 
-def summary_cost(ai, title: str, abstract: str) -> int:
-    """Estimated tokens of one summary call (prompt + the completion cap), by input mode: the
-    abstract's own length, or the full-text budget (max_input_tokens) for "fulltext"."""
-    body = ai.max_input_tokens if ai.input == "fulltext" else estimate_tokens(abstract)
-    return estimate_tokens(title) + body + PROMPT_OVERHEAD + ai.max_tokens
+def input_cost(ai, title: str, abstract: str, text_tokens: int | None = None) -> int:
+    """Estimated prompt tokens of one summary call, by input mode. "abstract": the abstract and
+    the prompt. "fulltext": the whole prompt is kept within max_input_tokens, so that is the
+    cost, or less when the paper's text is known (read before: `text_tokens`, its size with the
+    abstract) and shorter."""
+    own = estimate_tokens(title) + PROMPT_OVERHEAD
+    if ai.input != "fulltext":
+        return own + estimate_tokens(abstract)
+    if text_tokens is None:
+        return ai.max_input_tokens
+    return min(ai.max_input_tokens, own + text_tokens)
+
+
+def summary_cost(ai, title: str, abstract: str, text_tokens: int | None = None) -> int:
+    """Estimated tokens of one summary call: input_cost plus the completion cap (max_tokens)."""
+    return input_cost(ai, title, abstract, text_tokens) + ai.max_tokens
 
 
 def tokens_used_today(s) -> int:

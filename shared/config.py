@@ -124,8 +124,10 @@ class AISummaryConfig(_Strict):
     prompt_file: str | None = None
     max_papers_to_summarize: int = Field(default=15, ge=0)
     language: str = "zh"
-    input: Literal["abstract", "fulltext"] = "abstract"
-    max_input_tokens: int = Field(default=12000, ge=256)
+    # "fulltext": the paper (arXiv HTML, else the PDF, else the abstract), sections selected so
+    # the whole prompt stays within max_input_tokens; "abstract": the abstract only.
+    input: Literal["abstract", "fulltext"] = "fulltext"
+    max_input_tokens: int = Field(default=12000, ge=1024)
     temperature: float = Field(default=0.3, ge=0, le=2)
     max_tokens: int = Field(default=1500, ge=16)
     timeout: float = Field(default=120.0, gt=0)

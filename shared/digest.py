@@ -38,6 +38,9 @@ def _summary_dict(summary: Summary | None) -> dict | None:
         "model": summary.model,
         "language": summary.language,
         "input": summary.input_mode,
+        # What the model read: "html" / "pdf" (the full text) or "abstract" (also when the full
+        # text could not be read); old summaries without a record read what `input` says.
+        "source": summary.source or ("abstract" if summary.input_mode == "abstract" else None),
     }
 
 

@@ -198,6 +198,9 @@ class SummaryJob(Base):
     state: Mapped[str] = mapped_column(String(16), default=SUM_PENDING)  # SUM_*
     summary_id: Mapped[int | None] = mapped_column(ForeignKey("summaries.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
+    # Estimated prompt tokens of this paper's summary call: planned at selection (max_input_tokens,
+    # or the cached text's size), then the real prompt's estimate once the text is read.
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -229,6 +232,9 @@ class Summary(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     stale: Mapped[bool] = mapped_column(Boolean, default=False)  # a newer paper version exists
+    # What the model read: "html" or "pdf" (the full text), "abstract" (input "abstract", or the
+    # full text could not be had); NULL for summaries made before this was recorded.
+    source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -236,6 +242,30 @@ class Summary(Base):
         UniqueConstraint("paper_id", "version", "model", "prompt_hash", "language", "input_mode",
                          name="uq_summary_key"),
     )
+
+
+# paper_texts.source
+SOURCE_HTML = "html"
+SOURCE_PDF = "pdf"
+SOURCE_ABSTRACT = "abstract"
+
+
+class PaperText(Base):
+    """A paper version's full text, as sections, read once from arXiv (HTML rendering, else PDF)
+    and kept for every later summary of that version: a retry, a re-run, another language or
+    model. source "abstract" records that neither could be read (and `note` says why), so the
+    next summary does not download again either. Independent of language, model and prompt."""
+
+    __tablename__ = "paper_texts"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))        # SOURCE_*
+    sections: Mapped[list] = mapped_column(JSON)            # [sections.Section.to_json()]
+    tokens: Mapped[int] = mapped_column(Integer, default=0)  # everything selectable (no references)
+    note: Mapped[str | None] = mapped_column(Text)           # why not the HTML / not the full text
+    extractor: Mapped[str] = mapped_column(String(32))       # which code read it (re-read on change)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class FetchWatermark(Base):

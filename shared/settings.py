@@ -18,6 +18,7 @@ DEFAULT_RSS_URL = "https://rss.arxiv.org/rss"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 DEFAULT_PDF_URL = "https://arxiv.org/pdf"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_HTML_URL = "https://arxiv.org/html"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Settings:
     redis_url: str | None = None  # for cross-process limits; the broker's Redis by default
     profiles_dir: Path | None = None  # PROFILES_DIR: one <slug>.json per reader
     secret_key: str | None = field(default=None, repr=False)  # SECRET_KEY: signs keys and feedback links
+    arxiv_html_url: str = DEFAULT_HTML_URL  # arXiv's HTML renderings (full texts)
 
     @classmethod
     def from_env(cls, config: Config, config_path: Path, env: dict[str, str] | None = None) -> "Settings":
@@ -55,6 +57,7 @@ class Settings:
             arxiv_rss_url=(env.get("ARXIV_RSS_URL") or DEFAULT_RSS_URL).rstrip("/"),
             arxiv_api_url=env.get("ARXIV_API_URL") or DEFAULT_API_URL,
             arxiv_pdf_url=(env.get("ARXIV_PDF_URL") or DEFAULT_PDF_URL).rstrip("/"),
+            arxiv_html_url=(env.get("ARXIV_HTML_URL") or DEFAULT_HTML_URL).rstrip("/"),
             output_dir=Path(env.get("OUTPUT_DIR") or "output"),
             llm_base_url=base_url,
             llm_model=env.get("LLM_MODEL") or ai.model,
@@ -69,7 +72,7 @@ class Settings:
 
     def validate(self) -> None:
         for name, url in (("ARXIV_RSS_URL", self.arxiv_rss_url), ("ARXIV_API_URL", self.arxiv_api_url),
-                          ("ARXIV_PDF_URL", self.arxiv_pdf_url),
+                          ("ARXIV_PDF_URL", self.arxiv_pdf_url), ("ARXIV_HTML_URL", self.arxiv_html_url),
                           ("LLM_BASE_URL", self.llm_base_url)):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from services.summarizer import fulltext, parse, prompt
+from services.summarizer import parse, prompt
 from services.summarizer.llm import cut_to_tokens, estimate_tokens
 from shared.errors import PermanentError
 
@@ -221,105 +221,3 @@ def test_estimate_and_cut_tokens():
     cut = cut_to_tokens(text, 100)
     assert estimate_tokens(cut) <= 100 and cut.startswith("word word") and cut.endswith("word")
     assert cut_to_tokens("short text", 100) == "short text" and cut_to_tokens("abc", 0) == ""
-
-
-def _pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF with one Helvetica text line per page (xref offsets computed)."""
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    kids = []
-    for text in pages:
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objs)} 0 R "
-                    "/Resources << /Font << /F1 3 0 R >> >> >>")
-        kids.append(f"{len(objs)} 0 R")
-    objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n{body}\nendobj\n".encode()
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
-def test_extract_text_from_pdf_normalised_and_cut():
-    pdf = _pdf(["Sparse   attention   for long context", "Results: 2x throughput"])
-    text = fulltext.extract_text(pdf, 1000)
-    assert "Sparse attention for long context" in text and "Results: 2x throughput" in text
-    cut = fulltext.extract_text(pdf, 5)
-    assert estimate_tokens(cut) <= 5 and cut.startswith("Sparse")
-
-
-@pytest.mark.parametrize("data, reason", [(b"", "empty file"), (b"%PDF-1.4\ngarbage", "cannot read PDF"),
-                                          (b"<html>not a pdf</html>", "cannot read PDF")])
-def test_extract_text_broken_pdf_is_permanent_one_line(data, reason):
-    with pytest.raises(PermanentError, match=reason) as info:
-        fulltext.extract_text(data, 1000)
-    assert "\n" not in str(info.value)
-
-
-def test_whitespace():
-    assert fulltext.normalise_whitespace("a\u00a0\t b\n\n\n\nlong-\nword\x00") == "a b\n\nlongword"
-
-
-class _Pacer:
-    def __init__(self):
-        self.calls = 0
-
-    def wait(self):
-        self.calls += 1
-
-
-def test_fetch_pdf_over_http_maps_statuses():
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import httpx
-
-    from shared.errors import TransientError
-
-    pdf = _pdf(["Hello PDF"])
-    routes = {"/pdf/1": (200, {"Content-Type": "application/pdf"}, pdf),
-              "/pdf/busy": (503, {"Retry-After": "30"}, b"busy"),
-              "/pdf/slow": (429, {"Retry-After": "5"}, b"slow down"),
-              "/pdf/gone": (404, {}, b"no"),
-              "/pdf/html": (200, {"Content-Type": "text/html"}, b"<html>captcha</html>")}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            status, headers, body = routes[self.path]
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    pacer = _Pacer()
-    try:
-        with httpx.Client() as http:
-            body = fulltext.fetch_pdf(http, pacer, base + "/pdf/1", 5)
-            assert "Hello PDF" in fulltext.extract_text(body, 100)
-            with pytest.raises(TransientError) as info:
-                fulltext.fetch_pdf(http, pacer, base + "/pdf/busy", 5)
-            assert info.value.retry_after == 30.0 and "HTTP 503" in str(info.value)
-            with pytest.raises(TransientError) as info:
-                fulltext.fetch_pdf(http, pacer, base + "/pdf/slow", 5)
-            assert info.value.retry_after == 5.0
-            with pytest.raises(PermanentError, match="HTTP 404"):
-                fulltext.fetch_pdf(http, pacer, base + "/pdf/gone", 5)
-            with pytest.raises(PermanentError, match="not a PDF.*text/html"):
-                fulltext.fetch_pdf(http, pacer, base + "/pdf/html", 5)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert pacer.calls == 5  # every download went through the arXiv pacing

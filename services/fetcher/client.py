@@ -32,7 +32,9 @@ API_PAGE_MAX = 2000   # arXiv's documented per-call maximum
 
 
 def user_agent_for(contact: str) -> str:
-    return f"arxiv-bot/0.1 (+{contact})"
+    from shared.arxiv import user_agent
+
+    return user_agent(contact)
 
 
 def _cause(exc: Exception) -> str:

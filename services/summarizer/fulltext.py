@@ -1,109 +1,91 @@
-"""Full text of a paper for ai_summary.input = "fulltext": the PDF's URL, download, text.
+"""What the model reads for ai_summary.input = "fulltext": the paper, not only its abstract.
 
-`fetch_pdf` goes through the fetcher's arXiv pacing (the caller passes the pacer: arXiv allows
-one request every 3 s across ALL processes); `extract_text` turns the bytes into plain text cut
-to the token budget. Broken PDFs are a PermanentError with one line saying why.
+Source order, for paper version <id>v<n>:
+1. arXiv's HTML rendering, ARXIV_HTML_URL/<id>v<n> (LaTeXML: sections, tables, captions);
+2. else the PDF, ARXIV_PDF_URL/<id>v<n>, read in layout order (fulltext_pdf, pdf_layout);
+3. else the abstract, with a note saying why (no HTML and no PDF, an unreadable PDF...).
+A 404 (arXiv's "No HTML for '<id>'" page) or an unusable page moves on to the next source;
+429, 5xx and timeouts are a TransientError: the task is retried later (download.py) rather
+than settling for a poorer source. What was read, from which source and why, is stored per
+paper version (textcache), so no later summary of that version downloads it again.
+`body` then selects the sections that fit the token budget (sections.select).
 """
 from __future__ import annotations
 
-import io
 import logging
-import re
+from dataclasses import dataclass
 
-from shared.errors import PermanentError, TransientError, retry_after_seconds
+from shared import arxiv
+from shared.errors import PermanentError
+from shared.models import SOURCE_ABSTRACT, SOURCE_HTML, SOURCE_PDF, Paper
 
-from .llm import cut_to_tokens, estimate_tokens
+from . import download, textcache
+from .sections import Section
 
 log = logging.getLogger(__name__)
 
-MAX_PDF_BYTES = 60 * 1024 * 1024
-_SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
-_BLANKS_RE = re.compile(r"\n\s*\n+")
-_HYPHEN_BREAK_RE = re.compile(r"(\w)-\n(\w)")
+
+@dataclass
+class FullText:
+    source: str                 # SOURCE_HTML, SOURCE_PDF or SOURCE_ABSTRACT
+    sections: list[Section]     # empty for SOURCE_ABSTRACT
+    note: str | None = None     # why not the HTML (or not the full text at all)
 
 
-def fetch_pdf(http, pacer, url: str, timeout: float) -> bytes:
-    """GET `url` with the httpx.Client `http` after `pacer.wait()`. Returns the PDF's bytes.
-    Raises TransientError for 429/5xx/timeouts/connection errors (with Retry-After if sent)
-    and PermanentError for other statuses or a body that is not a PDF."""
-    import httpx
+def read(http, pacer, html_url: str, pdf_url: str) -> FullText:
+    """Download and read one paper version, trying the sources in order (module docstring)."""
+    from . import fulltext_html, fulltext_pdf
 
-    pacer.wait()
+    notes = []
     try:
-        resp = http.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.TimeoutException:
-        raise TransientError(f"PDF download timed out: {url}") from None
-    except httpx.HTTPError as exc:
-        raise TransientError(f"PDF download failed ({type(exc).__name__}): {url}") from None
-    if resp.status_code == 429 or resp.status_code >= 500:
-        raise TransientError(f"PDF download: HTTP {resp.status_code} from {url}",
-                             retry_after=retry_after_seconds(resp.headers))
-    if resp.status_code != 200:
-        raise PermanentError(f"PDF download: HTTP {resp.status_code} from {url}")
-    body = resp.content
-    if not body.lstrip()[:5].startswith(b"%PDF"):
-        raise PermanentError(f"not a PDF ({resp.headers.get('content-type', 'no content type')}): {url}")
-    if len(body) > MAX_PDF_BYTES:
-        raise PermanentError(f"PDF too large ({len(body) // (1024 * 1024)} MB): {url}")
-    return body
+        got = download.get(http, pacer, html_url)
+        if got.status != 200:
+            raise PermanentError(f"no HTML (HTTP {got.status})")
+        return FullText(SOURCE_HTML, fulltext_html.extract(got.body))
+    except PermanentError as exc:
+        notes.append(str(exc) if str(exc).startswith("no HTML") else f"HTML unusable: {exc}")
+    try:
+        got = download.get(http, pacer, pdf_url)
+        if got.status != 200:
+            raise PermanentError(f"no PDF (HTTP {got.status})")
+        if not got.body.lstrip()[:5].startswith(b"%PDF"):
+            raise PermanentError(f"the PDF link answered {got.content_type.split(';')[0] or 'something else'}, "
+                                 "not a PDF")
+        return FullText(SOURCE_PDF, fulltext_pdf.extract(got.body), "; ".join(notes))
+    except PermanentError as exc:
+        notes.append(str(exc))
+    return FullText(SOURCE_ABSTRACT, [], "; ".join(notes))
 
 
-def pdf_text(http, pacer, url: str, timeout: float, max_tokens: int, cache=None, keep: int = 16) -> str:
-    """fetch_pdf + extract_text. With `cache` (an OrderedDict), the last `keep` texts are kept,
-    so a task retried in the same process (rate-limit countdown, provider error) does not
-    download the PDF again. Raises as fetch_pdf and extract_text."""
-    key = (url, max_tokens)
-    if cache is not None and key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    text = extract_text(fetch_pdf(http, pacer, url, timeout), max_tokens)
-    if cache is not None:
-        cache[key] = text
-        while len(cache) > keep:
-            cache.popitem(last=False)
+def paper_text(rt, paper: Paper) -> FullText:
+    """The paper version's text: from the database when it was read before, else from arXiv
+    (then stored). Raises TransientError when arXiv did not answer."""
+    with rt.session() as s:
+        row = textcache.load(s, paper.id, paper.version)
+        if row is not None:
+            return FullText(row.source, textcache.sections_of(row), row.note)
+    from shared.arxiv_pacing import make_pacer
+
+    http = rt.memo("arxiv_http", lambda: download.make_client(rt.config.contact, rt.config.fetch.timeout_seconds))
+    pacer = rt.memo("arxiv_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
+    text = read(http, pacer, arxiv.html_url(paper.id, paper.version, rt.settings.arxiv_html_url),
+                arxiv.pdf_url(paper.id, paper.version, rt.settings.arxiv_pdf_url))
+    log.info("paper %sv%d: read from %s%s", paper.id, paper.version, text.source,
+             f" ({text.note})" if text.note else "")
+    textcache.store(rt, paper.id, paper.version, text.source, text.sections, text.note)
     return text
 
 
-def normalise_whitespace(text: str) -> str:
-    """Runs of spaces/tabs become one space, line-break hyphenation is joined, blank-line runs
-    become one blank line, NULs are dropped; lines are stripped."""
-    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    text = _HYPHEN_BREAK_RE.sub(r"\1\2", text)
-    text = _SPACES_RE.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    return _BLANKS_RE.sub("\n\n", text).strip()
+def body(rt, paper: Paper, budget: int) -> tuple[str, str]:
+    """(the text the model reads, its source): the paper's sections selected to fit `budget`
+    tokens, the abstract first; or the abstract alone when no full text could be read."""
+    from .sections import select
 
-
-def extract_text(pdf_bytes: bytes, max_tokens: int) -> str:
-    """The PDF's text, whitespace-normalised and cut to `max_tokens` (estimate_tokens).
-    Pages are read only until the budget is full. Raises PermanentError (one line) for a PDF
-    that cannot be read, is encrypted, or has no extractable text (e.g. scanned images)."""
-    from pypdf import PdfReader
-
-    if not pdf_bytes:
-        raise PermanentError("cannot read PDF: empty file")
-    try:
-        reader = PdfReader(io.BytesIO(pdf_bytes))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise PermanentError("cannot read PDF: it is encrypted")
-        parts: list[str] = []
-        used = 0
-        for page in reader.pages:
-            try:
-                text = page.extract_text() or ""
-            except Exception as exc:  # one bad page should not lose the others
-                log.debug("PDF page skipped: %s", type(exc).__name__)
-                continue
-            parts.append(text)
-            used += estimate_tokens(text)
-            if used > max_tokens:
-                break
-    except PermanentError:
-        raise
-    except Exception as exc:  # pypdf raises many types on broken files (PdfReadError, KeyError...)
-        reason = " ".join(str(exc).split())[:150] or type(exc).__name__
-        raise PermanentError(f"cannot read PDF: {reason}") from None
-    text = normalise_whitespace("\n\n".join(parts))
-    if not text:
-        raise PermanentError("cannot read PDF: no extractable text (scanned images?)")
-    return cut_to_tokens(text, max_tokens)
+    text = paper_text(rt, paper)
+    if text.source == SOURCE_ABSTRACT:
+        return paper.abstract, SOURCE_ABSTRACT
+    sections = text.sections
+    if not any(s.kind == "abstract" and s.blocks for s in sections):
+        # The PDF's abstract sits in its front matter (or inline, "Abstract—..."): use arXiv's.
+        sections = [Section("Abstract", "abstract", [("p", paper.abstract)]), *sections]
+    return select(sections, budget), text.source

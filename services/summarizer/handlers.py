@@ -23,10 +23,10 @@ import time
 
 from sqlalchemy import select, update
 
-from shared import arxiv, names, passes
+from shared import names, passes
 from shared.errors import TransientError
-from shared.models import (SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper, Pass, Summary,
-                           SummaryJob)
+from shared.models import (SOURCE_ABSTRACT, SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper,
+                           Pass, Summary, SummaryJob)
 from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
@@ -64,25 +64,31 @@ def _client(rt):
                                                          rt.config.ai_summary.timeout))
 
 
-def _body(rt, paper: Paper) -> str:
-    """The text the model summarises: the abstract, or the PDF's text cut to max_input_tokens
-    (downloaded through the shared arXiv pacer: the fetcher's 3 s spacing covers PDFs too).
-    Extracted texts are kept per process for a few papers, so a task that comes back after a
-    rate-limit countdown or a provider error does not download the PDF again."""
+def _messages(rt, paper: Paper, language: str) -> tuple[list[dict], str]:
+    """The chat messages for `paper` in `language` and the source the model reads ("abstract",
+    "html", "pdf"). With input "fulltext" the whole prompt stays within max_input_tokens: the
+    paper's sections get what the prompt's own text leaves (read once per paper version:
+    fulltext.py, whatever the language)."""
     ai = rt.config.ai_summary
+
+    def build(body: str) -> list[dict]:
+        return prompt.build_messages(paper.title, body, language, _template(rt))
+
     if ai.input != "fulltext":
-        return paper.abstract
-    from collections import OrderedDict
-
-    from shared.arxiv_pacing import make_pacer
-
+        return build(paper.abstract), SOURCE_ABSTRACT
     from . import fulltext
 
-    http = rt.memo("pdf_http", lambda: __import__("httpx").Client(follow_redirects=True))
-    pacer = rt.memo("pdf_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
-    return fulltext.pdf_text(http, pacer, arxiv.pdf_url(paper.id, paper.version, rt.settings.arxiv_pdf_url),
-                             rt.config.fetch.timeout_seconds, ai.max_input_tokens,
-                             cache=rt.memo("fulltext_cache", OrderedDict))
+    # 16 tokens of slack: neutralise() may turn a few characters into wider ones.
+    body, source = fulltext.body(rt, paper, ai.max_input_tokens - llm.estimate_messages_tokens(build("")) - 16)
+    return build(body), source
+
+
+def _record_input(rt, pass_id: int, paper_id: str, language: str, tokens: int) -> None:
+    """The call's estimated prompt tokens, on the summary job before the call (status shows them)."""
+    with rt.session() as s:
+        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == paper_id,
+                                           SummaryJob.language == language)
+                  .values(input_tokens=tokens))
 
 
 def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None) -> None:
@@ -111,7 +117,8 @@ def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None
         # taking a rate-limit slot: the limiter spaces grants, and a grant that reaches the
         # provider late would share a provider second with the next one.
         client = _client(rt)
-        messages = prompt.build_messages(paper.title, _body(rt, paper), language, _template(rt))
+        messages, source = _messages(rt, paper, language)
+        _record_input(rt, pass_id, paper_id, language, llm.estimate_messages_tokens(messages))
         need = llm.estimate_messages_tokens(messages) + ai.max_tokens
         wait = _limiter(rt).acquire(need, max_wait=MAX_INLINE_WAIT)
         if wait > 0:
@@ -129,16 +136,16 @@ def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None
             _limiter(rt).penalize(exc.retry_after if exc.retry_after is not None else 1.0)
         release(rt, key, str(exc) or type(exc).__name__)
         raise
-    _store(rt, key, pass_id, paper_id, answer, parsed)
-    log.info("pass %d paper %s: summarized (%d+%d tokens)", pass_id, paper_id, answer.prompt_tokens,
-             answer.completion_tokens)
+    _store(rt, key, pass_id, paper_id, answer, parsed, source)
+    log.info("pass %d paper %s: summarized (%d+%d tokens, read from %s)", pass_id, paper_id, answer.prompt_tokens,
+             answer.completion_tokens, source)
     maybe_publish(rt, pass_id)
 
 
 STORE_PATIENCE = 90.0  # seconds a paid answer waits for the database before it is given up
 
 
-def _store(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> None:
+def _store(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict, source: str) -> None:
     """Store a paid answer and count its call in one transaction. The answer has cost money, so a
     database outage does not throw it away: the write is retried here, in the worker, with
     backoff, for up to STORE_PATIENCE seconds (a retried task would pay the provider again)."""
@@ -146,7 +153,7 @@ def _store(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> 
     delay = 0.5
     while True:
         try:
-            _store_once(rt, key, pass_id, paper_id, answer, parsed)
+            _store_once(rt, key, pass_id, paper_id, answer, parsed, source)
             return
         except Exception as exc:
             if database_outage(exc) is None or time.monotonic() + delay > deadline:
@@ -157,12 +164,13 @@ def _store(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> 
             delay = min(delay * 2, 10.0)
 
 
-def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict) -> None:
+def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict, source: str) -> None:
     with rt.session() as s:
         summ = s.scalars(select(Summary).filter_by(**key)).one()
         summ.provider_calls += 1
         summ.status, summ.lease_owner, summ.lease_expires_at = SUMMARY_DONE, None, None
         summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
+        summ.source = source
         summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
         s.flush()
         s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == paper_id,

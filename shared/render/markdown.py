@@ -27,6 +27,9 @@ SECTION_TITLES = (("contributions", "Main contributions"), ("method", "Method"),
 ABSTRACT_CUT = 300
 
 
+_SOURCES = {"html": "the full text (arXiv HTML)", "pdf": "the full text (PDF)", "abstract": "the abstract"}
+
+
 def summary_note(paper: dict, default_note: str | None) -> str:
     """Why a paper has no summary, as one line."""
     note = paper.get("summary_note")
@@ -104,7 +107,11 @@ def _paper_block(n: int, paper: dict, ctx: dict) -> list[str]:
     summary = paper.get("summary")
     if summary:
         model = md_escape(summary.get("model") or ctx.get("model") or "")
-        lines += ["<details>", f"<summary><strong>🤖 AI Summary (by {model})</strong> - Click to expand</summary>",
+        read = _SOURCES.get(summary.get("source") or "")
+        if read and summary.get("source") == "abstract" and summary.get("input") == "fulltext":
+            read += " (the full text could not be read)"
+        read = f" - read from {read}" if read else ""
+        lines += ["<details>", f"<summary><strong>🤖 AI Summary (by {model})</strong>{read} - Click to expand</summary>",
                   "", _html_for_markdown(summary_html(summary_markdown(summary))), "", "</details>", ""]
     elif paper_note(paper, ctx.get("summaries_note")):
         lines += [f"*{md_escape(paper_note(paper, ctx.get('summaries_note')))}*", ""]

@@ -13,6 +13,12 @@ fault is used by one request, in order:
 "503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]".
 `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 
+Full texts at arXiv's paths: GET /html/<id>v<n> and /pdf/<id>v<n> serve the files given to
+`add_paper(idv, html=..., pdf=...)` (`add_recorded_papers()` adds tests/data/papers/: one HTML
+rendering, three PDFs). A paper without HTML answers arXiv's "No HTML for '<idv>'" page with
+HTTP 404 (built from arXiv's template, browse/templates/dissemination/no_html.html); a paper
+without a PDF answers 404. Faults (`fail_next`) apply to these paths too.
+
 Standalone: python -m tests.standins.arxiv --port 8001 [--day FILE]
 """
 from __future__ import annotations
@@ -29,6 +35,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import arxiv_feeds as feeds
 
+PAPERS_DIR = Path(__file__).resolve().parent.parent / "data" / "papers"
+NO_HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>No HTML for '{idv}'</title></head>
+<body><main><div class="content">
+<h1>No HTML for '{idv}'</h1>
+<p>HTML is not available for the source.</p>
+<p>This could be due to the source files not being HTML, LaTeX, or a conversion failure.</p>
+<p>If you are an author, learn how you can help <a href="https://info.arxiv.org/about/accessibility_html_error_messages.html">HTML conversions for your papers</a>.</p>
+</div></main></body></html>
+"""
 HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>arXiv is down for maintenance</title></head>"
              b"<body><h1>We are down for maintenance</h1></body></html>")
 
@@ -71,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._rss(standin, unquote(parts.path[len("/rss/"):]), truncate=fault == "truncated")
         elif parts.path == "/api/query":
             self._api(standin, dict(parse_qsl(parts.query)), truncate=fault == "truncated")
+        elif parts.path.startswith(("/html/", "/pdf/")):
+            self._paper_file(standin, unquote(parts.path))
         else:
             self._send(404, b"not found", "text/plain")
 
@@ -95,6 +113,16 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+    def _paper_file(self, standin, path: str) -> None:
+        kind, _, idv = path.strip("/").partition("/")
+        body = standin.papers.get(idv.rstrip("/"), {}).get(kind)
+        if body is not None:
+            self._send(200, body, "text/html; charset=utf-8" if kind == "html" else "application/pdf")
+        elif kind == "html":
+            self._send(404, NO_HTML_PAGE.format(idv=idv).encode(), "text/html; charset=utf-8")
+        else:
+            self._send(404, b"<html><body><h1>Not Found</h1></body></html>", "text/html; charset=utf-8")
 
     def _rss(self, standin, q: str, truncate: bool) -> None:
         day = standin.day
@@ -124,6 +152,7 @@ class ArxivStandin:
         self.requests: list[tuple[float, str, str]] = []
         self.user_agents: list[str] = []  # one per request, same order as `requests`
         self.empty_day = False
+        self.papers: dict[str, dict[str, bytes]] = {}  # "<id>v<n>" -> {"html": bytes, "pdf": bytes}
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -143,6 +172,22 @@ class ArxivStandin:
         a backfill can find that today's feed does not list."""
         extra = feeds.api_dataset(feeds.load_day(day_file))
         self.api_papers = sorted(self.api_papers + extra, key=lambda p: (p.submitted, p.id))
+
+    def add_paper(self, idv: str, html: bytes | None = None, pdf: bytes | None = None) -> None:
+        """Serve these files at /html/<idv> and /pdf/<idv> (None: that path answers 404)."""
+        self.papers[idv] = {k: v for k, v in (("html", html), ("pdf", pdf)) if v is not None}
+
+    def add_recorded_papers(self) -> list[str]:
+        """Serve every file of tests/data/papers/ ("<id>v<n>.html" / ".pdf"); returns the ids."""
+        for path in sorted(PAPERS_DIR.glob("*v*.*")):
+            if path.suffix in (".html", ".pdf"):
+                self.papers.setdefault(path.stem, {})[path.suffix[1:]] = path.read_bytes()
+        return sorted(self.papers)
+
+    def paper_requests(self) -> list[str]:
+        """Paths of the /html and /pdf requests so far, in order."""
+        with self._lock:
+            return [path for _, path, _ in self.requests if path.startswith(("/html/", "/pdf/"))]
 
     def fail_next(self, *faults: str) -> None:
         with self._lock:
