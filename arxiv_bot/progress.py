@@ -150,7 +150,9 @@ class Progress:
         if p.status == PASS_SCORING:
             self.say(f"fetched {p.fetched} papers announced {p.day}; scoring")
         elif p.status == PASS_SUMMARIZING:
-            self.say(f"scored {c['scored']} papers: {p.candidates} candidates, {p.selected} in the digest")
+            readers = f" for {c['profiles']} profiles" if c["profiles"] > 1 else ""
+            self.say(f"scored {c['scored']} papers{readers}: {p.candidates} candidates, {p.selected} in the digest"
+                     + ("s" if readers else ""))
             reason = summaries_off_reason(self.rt.config, self.rt.settings, p)
             if reason and not self.reason_said:
                 self.say(reason)
