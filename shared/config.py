@@ -54,7 +54,7 @@ class FetchConfig(_Strict):
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
     backoff_cap_seconds: float = Field(default=120.0, gt=0)
-    api_page_size: int = Field(default=500, ge=1, le=2000)
+    api_page_size: int = Field(default=2000, ge=1, le=2000)
 
 
 class ScheduleConfig(_Strict):

@@ -1,5 +1,6 @@
 """Backfill of missed days through the real fetch_pass handler, over HTTP against the arXiv
-stand-in (feed + paged query API), on SQLite and PostgreSQL.
+stand-in (feed + paged query API), on SQLite and PostgreSQL; and through the real CLI
+(`arxiv-bot run`), including the query API's short and empty pages.
 
 The stand-in's query API serves the recorded day's papers (the ones the feed also lists) plus a
 copy with shifted ids (papers only the backfill can find), with submission dates spread over
@@ -9,19 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from urllib.parse import parse_qsl
+import json
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
+from services.fetcher import backfill
+from services.fetcher import client as client_mod
 from services.fetcher.backfill import Span, backfill_spans
+from services.fetcher.client import ArxivClient
 from services.fetcher.handlers import fetch_pass
 from shared import names, passes
+from shared.arxiv_pacing import LocalPacer
 from shared.db import ensure_schema
 from shared.models import PASS_PUBLISHED, PASS_SCORING, FetchWatermark, Paper, Pass, PassItem
 from shared.runtime import Runtime
 from shared.settings import load
-from tests.procs import write_config
+from tests.procs import Stack, write_config
 from tests.standins import arxiv_feeds as feeds
 from tests.standins.arxiv import ArxivStandin
 
@@ -85,23 +91,22 @@ def expected_api(arxiv, start: dt.date, end: dt.date) -> dict[str, list]:
 
 
 def check_requests(arxiv, start: dt.date, end: dt.date) -> None:
+    """One query for all four categories, paged (PAGE results a request) to its last result."""
     want = expected_api(arxiv, start, end)
+    union = {p.id for papers in want.values() for p in papers}
     got = api_requests(arxiv)
-    assert sum(len(want[cat]) > PAGE for cat in CATS) >= 2  # the test needs paging
-    expected = []
-    for cat in CATS:
-        for offset in range(0, max(len(want[cat]), 1), PAGE):
-            expected.append({"search_query": f"cat:{cat} AND submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]",
-                             "sortBy": "submittedDate", "sortOrder": "ascending", "start": str(offset),
-                             "max_results": str(PAGE)})
-    assert got == expected
+    assert len(union) > 2 * PAGE  # the test needs paging
+    query = (f"(cat:cs.AI OR cat:cs.CL OR cat:cs.DC OR cat:cs.LG) AND "
+             f"submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]")
+    assert got == [{"search_query": query, "sortBy": "submittedDate", "sortOrder": "ascending",
+                    "start": str(offset), "max_results": str(PAGE)} for offset in range(0, len(union), PAGE)]
 
 
 def test_first_run_backfills_days_back_through_paged_queries(tmp_path, db_url, arxiv):
     rt = make_rt(tmp_path, db_url, arxiv, days_back=7)
     pass_id = run_pass(rt)
 
-    # One feed request, then per category one paged date-range query: 2024-11-21..26 (D-7..D-2).
+    # One feed request, then one paged date-range query for all categories: 2024-11-21..26 (D-7..D-2).
     assert [path for _, path, _ in arxiv.requests][0] == "/rss/cs.AI+cs.CL+cs.DC+cs.LG"
     start, end = dt.date(2024, 11, 21), dt.date(2024, 11, 26)
     check_requests(arxiv, start, end)
@@ -187,8 +192,8 @@ def test_failed_backfill_keeps_the_feed_and_retries_next_pass(tmp_path, sqlite_u
         p = s.get(Pass, pass_id)
         assert p.status == PASS_SCORING and p.fetched == len(feed_ids())
         assert p.note.startswith("backfill of cs.AI, cs.CL, cs.DC, cs.LG (2024-11-21..2024-11-26) failed, "
-                                 "retried next pass: arXiv API query for cs.AI (2024-11-21..2024-11-26, start=0): "
-                                 "arXiv API response: got an HTML page"), p.note
+                                 "retried next pass: arXiv API query for cs.AI, cs.CL, cs.DC, cs.LG "
+                                 "(2024-11-21..2024-11-26), start=0: arXiv API response: got an HTML page"), p.note
         assert set(s.scalars(select(Paper.id))) == feed_ids()
         assert s.scalar(select(func.count()).select_from(FetchWatermark)) == 0
         passes.finish(s, pass_id, PASS_PUBLISHED)
@@ -197,3 +202,120 @@ def test_failed_backfill_keeps_the_feed_and_retries_next_pass(tmp_path, sqlite_u
         assert "papers of missed days added" in s.get(Pass, second).note
         assert any(i.startswith("2412.") for i in s.scalars(select(Paper.id)))
         assert set(s.scalars(select(FetchWatermark.last_day))) == {DAY}
+
+
+# -- through the real CLI (`arxiv-bot run`, embedded, SQLite) ----------------------------------
+def cli_stack(tmp_path, arxiv, **fetch) -> Stack:
+    home = tmp_path / "cli"
+    home.mkdir()
+    config = write_config(home, categories=list(CATS), days_back=7, fetch={"min_interval_seconds": 0.0, **fetch})
+    env = {"ARXIV_BOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{home / 'bot.db'}",
+           "OUTPUT_DIR": str(home / "output"), "ARXIV_RSS_URL": arxiv.rss_url, "ARXIV_API_URL": arxiv.api_url,
+           "LLM_API_KEY": "", "DASHSCOPE_API_KEY": "", "BROKER_URL": "", "REDIS_URL": ""}
+    return Stack(home, env)
+
+
+def stored(stack: Stack) -> tuple[set[str], dict, str | None]:
+    """(paper ids, watermarks, note of the last pass) from the run's database."""
+    engine = create_engine(stack.env["DATABASE_URL"])
+    with engine.connect() as conn:
+        ids = set(conn.scalars(select(Paper.id)))
+        marks = dict(conn.execute(select(FetchWatermark.category, FetchWatermark.last_day)).all())
+        note = conn.scalar(select(Pass.note).order_by(Pass.id.desc()))
+    engine.dispose()
+    return ids, marks, note
+
+
+def first_run_query(arxiv) -> set[str]:
+    """Ids the first run's query (2024-11-21..26, the four categories) matches."""
+    in_range = expected_api(arxiv, dt.date(2024, 11, 21), dt.date(2024, 11, 26))
+    return {p.id for papers in in_range.values() for p in papers}
+
+
+def backfill_news(arxiv) -> set[str]:
+    """The papers only the first run's backfill can give."""
+    return first_run_query(arxiv) - feed_ids()
+
+
+def api_starts(arxiv) -> list[int]:
+    return [int(q["start"]) for q in api_requests(arxiv)]
+
+
+def test_cli_first_run_backfills_every_category_in_one_request(tmp_path, arxiv):
+    stack = cli_stack(tmp_path, arxiv)  # default page size: arXiv's 2000
+    res = stack.cli("run")
+    assert "published 2024-11-28" in res.stdout
+    assert [path for _, path, _ in arxiv.requests] == ["/rss/cs.AI+cs.CL+cs.DC+cs.LG", "/api/query"]
+    (query,) = api_requests(arxiv)
+    assert query["search_query"] == ("(cat:cs.AI OR cat:cs.CL OR cat:cs.DC OR cat:cs.LG) AND "
+                                     "submittedDate:[202411210000 TO 202411262359]")
+    assert query["max_results"] == "2000"
+    ids, marks, note = stored(stack)
+    fresh = backfill_news(arxiv)
+    assert fresh and ids == feed_ids() | fresh
+    assert marks == {cat: DAY for cat in CATS}
+    assert f"{len(fresh)} papers of missed days added" in note
+    digest = json.loads((stack.output_dir / "papers.json").read_text())
+    assert any(p["id"] in fresh for p in digest)  # backfilled papers compete in today's digest
+
+
+def test_cli_short_and_empty_pages_are_asked_again(tmp_path, arxiv):
+    """arXiv's known glitch: a 200 page with fewer entries than it must hold (half of them; none
+    and totalResults 0) before totalResults is reached. Each is requested again, paging goes on
+    to the end, and the run stores exactly what a clean run stores."""
+    stack = cli_stack(tmp_path, arxiv, api_page_size=PAGE)
+    arxiv.fail_next("slow:0", "short", "slow:0", "empty")  # feed fine; page 0 short; page 60 empty
+    stack.cli("run")
+    fresh = backfill_news(arxiv)
+    pages = list(range(0, len(first_run_query(arxiv)), PAGE))
+    assert len(pages) > 2
+    assert api_starts(arxiv) == [0, 0, PAGE, PAGE, *pages[2:]]
+    ids, marks, note = stored(stack)
+    assert ids == feed_ids() | fresh
+    assert marks == {cat: DAY for cat in CATS}
+    assert f"{len(fresh)} papers of missed days added" in note
+
+
+def test_cli_page_that_stays_short_moves_no_watermark(tmp_path, arxiv):
+    """A page still short after every retry: the backfill is incomplete, so nothing of it is
+    stored and no watermark moves; the day's feed is published; the next run backfills."""
+    stack = cli_stack(tmp_path, arxiv, api_page_size=PAGE, max_retries=2)
+    arxiv.fail_next("slow:0", "slow:0", "short", "short", "short")  # page 60 short three times
+    res = stack.cli("run")
+    assert "published 2024-11-28" in res.stdout
+    assert api_starts(arxiv) == [0, PAGE, PAGE, PAGE]  # paging stopped at the short page, not past it
+    ids, marks, note = stored(stack)
+    assert ids == feed_ids() and marks == {}
+    assert ("retried next pass: arXiv API query for cs.AI, cs.CL, cs.DC, cs.LG (2024-11-21..2024-11-26), "
+            f"start={PAGE}: a page came back short ({PAGE // 2} of {PAGE} results) after 3 attempts") in note
+
+    stack.cli("run")
+    ids, marks, note = stored(stack)
+    assert ids == feed_ids() | backfill_news(arxiv)
+    assert marks == {cat: DAY for cat in CATS}
+
+
+def test_queries_are_split_only_where_arxivs_limits_need_it(arxiv, monkeypatch):
+    """One query per gap; halved while its URL would be too long, and (against the stand-in, with
+    the API's 30,000-result cap lowered to 100) while it matches more than the API returns."""
+    start, end = dt.date(2024, 11, 21), dt.date(2024, 11, 26)
+    many = sorted(arxiv.known_categories)
+    assert len(many) > 100
+    queries = backfill.plan_queries([Span(c, start, end) for c in many], arxiv.api_url)
+    assert 1 < len(queries) <= 4 and [c for q in queries for c in q.categories] == many
+    assert all(len(f"{arxiv.api_url}?{urlencode({'search_query': q.text})}") < client_mod.MAX_URL for q in queries)
+    later = [Span("cs.AI", start, end), Span("cs.CL", start, end), Span("cs.LG", dt.date(2024, 11, 25), end)]
+    assert [q.categories for q in backfill.plan_queries(later, arxiv.api_url)] == [("cs.AI", "cs.CL"), ("cs.LG",)]
+
+    monkeypatch.setattr(backfill, "API_TOTAL_MAX", 100)
+    monkeypatch.setattr(client_mod, "API_TOTAL_MAX", 100)
+    with ArxivClient(arxiv.rss_url, arxiv.api_url, LocalPacer(0), "arxiv-bot/0.1 (+test)") as client:
+        items = backfill.fetch_backfill(client, [Span(c, start, end) for c in CATS], page_size=2000)
+    assert sorted(it.id for it in items) == sorted(first_run_query(arxiv))
+    # Each request is the first page of a query: over the cap it is abandoned for its halves,
+    # else read whole. The queries read whole partition the result set.
+    answers = [feeds.api_query(arxiv.api_papers, q) for q in api_requests(arxiv)]
+    assert answers[0][1] > 100 and "OR" in api_requests(arxiv)[0]["search_query"]
+    read = [[p.id for p in page] for page, total, _, _ in answers if total <= 100]
+    assert 4 <= len(read) < len(answers)
+    assert {i for ids in read for i in ids} == first_run_query(arxiv)  # cross-lists come back twice

@@ -31,6 +31,18 @@ class ApiPage:
     start: int
     per_page: int
     items: list[FeedItem] = field(default_factory=list)
+    entries: int = 0  # <entry> elements on the page, usable or not (what paging counts)
+
+
+def date_query(terms, start, end) -> str:
+    """The search_query for papers submitted in [start, end] (whole days) to any of `terms`
+    (query-API category terms such as 'cs.LG' or 'cs.*'): one term is `cat:X AND ...`, several
+    are OR-ed in parentheses, as the API's grammar allows."""
+    terms = list(terms)
+    cats = " OR ".join(f"cat:{t}" for t in terms)
+    if len(terms) > 1:
+        cats = f"({cats})"
+    return f"{cats} AND submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]"
 
 
 def _int(text: str | None, default: int = 0) -> int:
@@ -88,7 +100,7 @@ def parse_api(data: bytes) -> ApiPage:
         _check_error(entry)
     page = ApiPage(total=_int(root.findtext(f"{{{OS_NS}}}totalResults")),
                    start=_int(root.findtext(f"{{{OS_NS}}}startIndex")),
-                   per_page=_int(root.findtext(f"{{{OS_NS}}}itemsPerPage")))
+                   per_page=_int(root.findtext(f"{{{OS_NS}}}itemsPerPage")), entries=len(entries))
     for entry in entries:
         item = _entry(entry)
         if item is not None:

@@ -20,7 +20,7 @@ import httpx
 from shared.arxiv import effective_type, relevant
 from shared.errors import PermanentError, TransientError, retry_after_seconds
 
-from .api import parse_api
+from .api import ApiPage, date_query, parse_api
 from .records import FeedItem
 from .rss import FeedResult, parse_rss
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_URL = 2000        # split the category list when one feed URL would be longer
 FEED_ITEM_CAP = 2000  # arXiv returns at most this many items per feed
 API_PAGE_MAX = 2000   # arXiv's documented per-call maximum
+API_TOTAL_MAX = 30000  # arXiv returns at most this many results of one query (in slices of 2000)
 
 
 def user_agent_for(contact: str) -> str:
@@ -68,6 +69,7 @@ class ArxivClient:
         self.http.headers["User-Agent"] = user_agent
         self.requests_made = 0
         self.backoff_slept = 0.0  # seconds of retry backoff (pacer waits excluded)
+        self.short_pages = 0  # query-API pages that came back short and were asked for again
 
     def close(self) -> None:
         if self._own_http:
@@ -169,22 +171,48 @@ class ArxivClient:
         return merged
 
     # -- query API backfill ----------------------------------------------------------------
-    def search_range(self, category: str, start: dt.date, end: dt.date,
-                     page_size: int = 500) -> Iterator[FeedItem]:
-        """Papers submitted in [start, end] (whole days) to `category`, oldest first, paged
-        until arXiv's totalResults is reached (or a page comes back empty)."""
+    def search(self, query: str, page_size: int = API_PAGE_MAX, label: str | None = None) -> Iterator[ApiPage]:
+        """The pages of `query`'s results, oldest submission first, until arXiv's totalResults
+        (at most API_TOTAL_MAX) is reached. A page that comes back empty or short before that (the
+        API does this now and then) is requested again, paced like every request, up to
+        max_retries times; then TransientError: the caller must not treat the read as complete.
+        `label` names the query in error messages."""
         page_size = max(1, min(page_size, API_PAGE_MAX))
-        query = (f"cat:{category} AND submittedDate:[{start:%Y%m%d}0000 TO {end:%Y%m%d}2359]")
-        offset = 0
+        label = label or query
+        offset, total = 0, None
         while True:
-            params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "ascending",
-                      "start": offset, "max_results": page_size}
+            page = self._full_page(query, offset, page_size, total, label)
+            total = page.total if total is None else max(total, page.total)
+            yield page
+            offset += page.entries
+            if offset >= min(total, API_TOTAL_MAX):
+                return
+
+    def _full_page(self, query: str, offset: int, size: int, total: int | None, label: str) -> ApiPage:
+        """One page holding every entry it must hold: min(size, total - offset), where total is
+        the largest totalResults seen so far (a glitching page may report 0)."""
+        params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "ascending",
+                  "start": offset, "max_results": size}
+        for attempt in range(self.max_retries + 1):
             try:
                 page = parse_api(self.get(self.api_url, params=params))
             except PermanentError as exc:
-                raise PermanentError(f"arXiv API query for {category} ({start}..{end}, start={offset}): "
-                                     f"{exc}") from None
+                raise PermanentError(f"arXiv API query for {label}, start={offset}: {exc}") from None
+            known = page.total if total is None else max(total, page.total)
+            expected = max(0, min(size, known - offset, API_TOTAL_MAX - offset))
+            if page.entries >= expected:
+                return page
+            self.short_pages += 1
+            log.warning("arXiv API query for %s, start=%d: %d of %d results, attempt %d; asking again",
+                        label, offset, page.entries, expected, attempt + 1)
+        raise TransientError(f"arXiv API query for {label}, start={offset}: a page came back short "
+                             f"({page.entries} of {expected} results) after {self.max_retries + 1} attempts")
+
+    def search_range(self, categories, start: dt.date, end: dt.date,
+                     page_size: int = API_PAGE_MAX) -> Iterator[FeedItem]:
+        """Papers submitted in [start, end] (whole days) to any of `categories` (query-API terms:
+        'cs.LG', 'cs.*'; one string or several), oldest first, every page of them."""
+        terms = [categories] if isinstance(categories, str) else list(categories)
+        label = f"{', '.join(terms)} ({start}..{end})"
+        for page in self.search(date_query(terms, start, end), page_size, label):
             yield from page.items
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                return

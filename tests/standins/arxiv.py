@@ -10,7 +10,10 @@ category. GET /api/query serves the same papers through the classic query API (c
 format) with synthetic submission dates over several days. Per instance: `empty_day`,
 `set_day(path)`, `add_api_day(path)` (papers for the API only), and `fail_next(*faults)`: each
 fault is used by one request, in order:
-"503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]".
+"503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]",
+and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
+must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
+totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
 `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 
 Full texts at arXiv's paths: GET /html/<id>v<n> and /pdf/<id>v<n> serve the files given to
@@ -86,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/rss/"):
             self._rss(standin, unquote(parts.path[len("/rss/"):]), truncate=fault == "truncated")
         elif parts.path == "/api/query":
-            self._api(standin, dict(parse_qsl(parts.query)), truncate=fault == "truncated")
+            self._api(standin, dict(parse_qsl(parts.query)), fault)
         elif parts.path.startswith(("/html/", "/pdf/")):
             self._paper_file(standin, unquote(parts.path))
         else:
@@ -110,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "slow":
             time.sleep(float(arg or 2))
             return False
+        elif kind in ("short", "empty"):  # a glitching query-API page: _api acts it out
+            return False
         else:
             return False
         return True
@@ -131,15 +136,23 @@ class _Handler(BaseHTTPRequestHandler):
             body = feeds.render_feed_error(q, message or "Empty query.", day.build_date, day.pub_date)
             self._send(400, body, "application/rss+xml")
             return
-        body = feeds.render_feed(day, q, empty=standin.empty_day)
+        key = (id(day), q, standin.empty_day)
+        body = standin._rendered.get(key)
+        if body is None:
+            body = standin._rendered[key] = feeds.render_feed(day, q, empty=standin.empty_day)
         self._send(200, body[: len(body) // 2] if truncate else body, "application/rss+xml")
 
-    def _api(self, standin, params: dict, truncate: bool) -> None:
+    def _api(self, standin, params: dict, fault: str | None) -> None:
         try:
             page, total, start, size = feeds.api_query(standin.api_papers, params)
         except ValueError as exc:
             self._send(400, feeds.render_api_error(str(exc)), "application/atom+xml")
             return
+        if fault == "short":
+            page = page[: len(page) // 2]
+        elif fault == "empty":
+            page, total = [], 0
+        truncate = fault == "truncated"
         echo = (f"search_query={params.get('search_query', '')}&id_list={params.get('id_list', '')}"
                 f"&start={start}&max_results={size}")
         body = feeds.render_api(page, total, start, size, echo)
@@ -163,6 +176,7 @@ class ArxivStandin:
         """Serve another announcement day from now on (RSS and API dataset)."""
         self.day = feeds.load_day(day_file)
         self.api_papers = feeds.api_dataset(self.day)
+        self._rendered = {}  # (id(day), query, empty_day) -> feed bytes
         # Categories exist whether or not today's items use them (arXiv knows them all): every
         # day served so far counts, so a small replacement day still accepts 'cs.CL'.
         self.known_categories = getattr(self, "known_categories", set()) | self.day.categories

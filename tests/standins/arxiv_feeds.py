@@ -274,6 +274,28 @@ def render_api_error(message: str) -> bytes:
             "    <author>\n      <name>arXiv api core</name>\n    </author>\n  </entry>\n</feed>\n").encode()
 
 
+def _top_level_and(query: str) -> list[str]:
+    """The query split at AND outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()]|\s+AND\s+", query):
+        if m.group() == "(":
+            depth += 1
+        elif m.group() == ")":
+            depth -= 1
+        elif depth == 0:
+            parts.append(query[start:m.start()])
+            start = m.end()
+    parts.append(query[start:])
+    return [p.strip() for p in parts]
+
+
+def _cat_match(cat: str, categories: list[str]) -> bool:
+    """`cat` ('cs.lg', or 'cs.*' for a whole archive, as arXiv's search allows) matches a paper."""
+    if cat.endswith(".*"):
+        return any(c.lower().startswith(cat[:-1]) for c in categories)
+    return cat in (c.lower() for c in categories)
+
+
 def api_query(papers: list[ApiPaper], params: dict[str, str]) -> tuple[list[ApiPaper], int, int, int]:
     """Select like the classic API: (page, total, start, max_results). Raises ValueError with
     arXiv's message for bad parameters or ids."""
@@ -299,21 +321,23 @@ def api_query(papers: list[ApiPaper], params: dict[str, str]) -> tuple[list[ApiP
             wanted[m.group(1)] = int(m.group(2)) if m.group(2) else None
         chosen = [p for p in chosen if p.id in wanted and wanted[p.id] in (None, p.version)]
     if query:
-        for term in re.split(r"\s+AND\s+", query):
-            m = re.fullmatch(r"cat:(\S+)", term) or re.fullmatch(r"submittedDate:\[(\d{12}) TO (\d{12})\]", term)
-            if not m:
-                raise ValueError(f"unsupported query term for the stand-in: {term}")
-            if term.startswith("cat:"):
-                cat = m.group(1).lower()
-                if cat.endswith(".*"):  # a whole archive, as arXiv's search allows
-                    chosen = [p for p in chosen if any(c.lower().startswith(cat[:-1]) for c in p.categories)]
-                else:
-                    chosen = [p for p in chosen if cat in (c.lower() for c in p.categories)]
-            else:
+        for term in _top_level_and(query):
+            m = re.fullmatch(r"submittedDate:\[(\d{12}) TO (\d{12})\]", term)
+            if m:
                 lo, hi = (dt.datetime.strptime(v, "%Y%m%d%H%M").replace(tzinfo=dt.timezone.utc)
                           for v in m.groups())
                 hi += dt.timedelta(seconds=59)
                 chosen = [p for p in chosen if lo <= p.submitted <= hi]
+                continue
+            # `cat:X` or a parenthesised `(cat:X OR cat:Y ...)`, as the API's grammar allows.
+            inner = term[1:-1].strip() if term.startswith("(") and term.endswith(")") else term
+            cats = []
+            for alt in re.split(r"\s+OR\s+", inner):
+                m = re.fullmatch(r"cat:(\S+)", alt.strip())
+                if not m:
+                    raise ValueError(f"unsupported query term for the stand-in: {term}")
+                cats.append(m.group(1).lower())
+            chosen = [p for p in chosen if any(_cat_match(c, p.categories) for c in cats)]
     if params.get("sortOrder") == "descending":
         chosen = chosen[::-1]
     return chosen[start:start + size], len(chosen), start, size
