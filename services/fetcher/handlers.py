@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import lifecycle, names, passes
 from shared.arxiv import effective_type
@@ -26,7 +25,7 @@ from shared.tasking import Handler
 
 from .backfill import backfill_spans, fetch_backfill
 from .client import ArxivClient, user_agent_for
-from .ingest import upsert_papers
+from .ingest import insert_for, upsert_papers
 from .records import FeedItem
 
 log = logging.getLogger(__name__)
@@ -48,10 +47,9 @@ def _insert_items(s, rows: list[dict]) -> None:
     """Create pass items, ignoring ones that exist (a redelivered fetch adds nothing twice)."""
     if not rows:
         return
-    dialect = s.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PassItem)
-    for i in range(0, len(rows), 1000):
-        s.execute(ins.values(rows[i:i + 1000]).on_conflict_do_nothing())
+    # executemany of one cached statement (SQLAlchemy batches it as multi-row VALUES itself):
+    # building a 1000-row VALUES clause per call compiled afresh every time.
+    s.connection().execute(insert_for(s)(PassItem.__table__).on_conflict_do_nothing(), rows)
 
 
 def _watermarks(s, categories) -> dict[str, dt.date | None]:

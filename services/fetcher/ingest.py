@@ -29,7 +29,8 @@ class UpsertResult:
     unchanged: list[str] = field(default_factory=list)  # same or lower version than stored
 
 
-def _insert_for(session):
+def insert_for(session):
+    """The dialect's insert() (with on_conflict_*), imported for the dialect in use only."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -109,7 +110,7 @@ def upsert_papers(session, items: list[FeedItem]) -> UpsertResult:
         if seen is None or item.version > seen.version:
             best[item.id] = item
     result = UpsertResult()
-    insert = _insert_for(session)
+    insert = insert_for(session)
     # Core statements / COPY on the session's connection (same transaction): the ORM bulk path
     # splits rows into many small executemany groups and is several times slower here.
     conn = session.connection()
