@@ -6,6 +6,7 @@ resumed, not started over. Progress is printed per stage; the last line counts t
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -34,6 +35,9 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False, qui
     set_runtime(rt)
     ensure_schema(rt.engine)
 
+    # The tens of thousands of objects the imports made live until exit: keep the cyclic GC from
+    # walking them again and again during the pass (about a tenth of a short run's CPU time).
+    gc.freeze()
     progress = Progress(rt, open(os.devnull, "w") if quiet else sys.stdout)
     dispatcher.on_step = progress.step
     progress.begin(no_summaries)
@@ -45,6 +49,7 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False, qui
         p = s.get(Pass, pass_id)
         status, error = p.status, p.error
         line = outcome_line(s, p, settings)
+    rt.engine.dispose()  # close now, not at exit: SQLite folds its write-ahead log into the file
     if status == PASS_FAILED:
         hint = " (offline? `make demo` runs the pipeline on a recorded day)" if "reach arXiv" in (error or "") else ""
         raise UserError(f"pass {pass_id} failed: {error}{hint}")

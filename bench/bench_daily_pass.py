@@ -53,6 +53,18 @@ def run_process(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, str
     return seconds, usage.ru_maxrss / 1024, text
 
 
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite database (its write-ahead log included)."""
+    import sqlite3
+
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+
+
 def previous_day(tmp: Path) -> Path:
     """Wednesday 27 Nov: the recorded day with every id shifted (no paper in common)."""
     from tests.standins import arxiv_feeds as feeds
@@ -97,7 +109,7 @@ class Scenario:
         work = self.home / f"bot-{self.rounds}"
         work.mkdir()
         db = work / "bot.db"
-        shutil.copyfile(self.template, db)
+        copy_db(self.template, db)
         api_before = sum(path == "/api/query" for _, path, _ in self.arxiv.requests)
         res = run_process([*extra_args, str(BIN / "arxiv-bot"), "run"], self.env(db, work / "output"), work)
         backfilled = sum(path == "/api/query" for _, path, _ in self.arxiv.requests) > api_before

@@ -6,8 +6,8 @@
   work; repository functions take the session as an argument).
 - Forked workers: os.register_at_fork disposes the parent's pool in the child without closing
   the parent's connections (engine.dispose(close=False)), so each process opens its own.
-- `ensure_schema(engine)`: brings the database to the Alembic head; cheap when already there
-  (one query), and only then imports Alembic.
+- `ensure_schema(engine)`: brings the database to the Alembic head; when it already is there
+  that costs one query (the version table's row), and Alembic is imported only when it is not.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import os
 import weakref
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from .errors import UserError, first_line
@@ -83,20 +83,33 @@ def safe_url(engine_or_url) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _unreachable(engine: Engine, exc: SQLAlchemyError) -> UserError:
+    return UserError(f"database unreachable ({safe_url(engine)}): {first_line(exc)}")
+
+
 def check_connection(engine: Engine) -> None:
     """Raise UserError (one line) when the database does not answer."""
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        raise UserError(f"database unreachable ({safe_url(engine)}): {first_line(exc)}") from None
+        raise _unreachable(engine, exc) from None
+
+
+def _no_such_table(exc: DBAPIError) -> bool:
+    """The error of a query on a table that does not exist (SQLite, PostgreSQL's 42P01)."""
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision, None before the first migration: one query, no reflection."""
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError as exc:
+            if _no_such_table(exc):
+                return None
+            raise
 
 
 def alembic_config(engine: Engine):
@@ -135,11 +148,14 @@ def upgrade(engine: Engine) -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Bring the database up to date; a no-op (one query) when it already is."""
-    check_connection(engine)
+    """Bring the database up to date; one query when it already is (and then Alembic is not even
+    imported). UserError (one line) when the database does not answer."""
     try:
         if current_revision(engine) == HEAD_REVISION:
             return
+    except SQLAlchemyError as exc:
+        raise _unreachable(engine, exc) from None
+    try:
         log.info("migrating database %s to %s", safe_url(engine), HEAD_REVISION)
         upgrade(engine)
     except OperationalError as exc:

@@ -246,3 +246,31 @@ def test_make_pacer_and_local_pacer_threads(redis_url):
     assert first == 0.0 and 0.2 <= second <= 0.25 + 0.01  # interval + margin
     slot = float(redis.Redis.from_url(redis_url).get(DEFAULT_KEY))
     assert slot > 1.7e9  # seconds on the Redis clock
+
+
+def test_gzip_bodies_are_decoded_and_redirects_not_followed(arxiv):
+    with make_client(arxiv) as c:
+        plain = c.fetch_announcements(CATS)
+    arxiv.gzip = True
+    with make_client(arxiv) as c:
+        zipped = c.fetch_announcements(CATS)
+        assert [(i.id, i.announce_type, i.abstract) for i in zipped.items] == \
+            [(i.id, i.announce_type, i.abstract) for i in plain.items]
+        assert len(list(c.search_range("cs.LG", dt.date(2024, 11, 22), dt.date(2024, 11, 22)))) > 0
+        arxiv.fail_next("301")
+        with pytest.raises(PermanentError, match=r"failed: HTTP 301$"):
+            c.fetch_announcements(["cs.DC"])
+    assert [r[1] for r in arxiv.requests][-1] == "/rss/cs.DC"  # the Location was not requested
+    assert set(arxiv.accept_encodings) == {"gzip"}  # so the gzipped bodies above were decoded
+
+
+def test_gzip_bodies_are_bounded_and_checked():
+    import gzip
+
+    from services.fetcher.transport import TransportError, _gunzip
+
+    body = gzip.compress(b"<rss/>" * 1000)
+    assert _gunzip(body, 6000) == b"<rss/>" * 1000
+    for bad, why in ((body, "inflates beyond 5999"), (body[:-20], "cut off"), (b"\x1f\x8bnot gzip", "broken gzip")):
+        with pytest.raises(TransportError, match=why):
+            _gunzip(bad, 5999 if why.startswith("inflates") else 6000)

@@ -15,14 +15,13 @@ import time
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from shared.arxiv import effective_type, relevant
 from shared.errors import PermanentError, TransientError, retry_after_seconds
 
 from .api import ApiPage, date_query, parse_api
 from .records import FeedItem
-from .rss import FeedResult, parse_rss
+from .rss import MAX_RESPONSE_BYTES, FeedResult, parse_rss
+from .transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +54,24 @@ def _safe_url(url: str) -> str:
 
 class ArxivClient:
     def __init__(self, rss_url: str, api_url: str, pacer, user_agent: str, timeout: float = 30.0,
-                 max_retries: int = 4, backoff_cap: float = 120.0, http: httpx.Client | None = None,
-                 backoff_base: float = 1.0):
+                 max_retries: int = 4, backoff_cap: float = 120.0, backoff_base: float = 1.0):
         self.rss_url = rss_url.rstrip("/")
         self.api_url = api_url
         self.pacer = pacer
         self.max_retries = max_retries
         self.backoff_cap = backoff_cap
         self.backoff_base = backoff_base
-        self._own_http = http is None
-        # One connection at a time, as arXiv's terms ask.
-        self.http = http or httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=1))
-        self.http.headers["User-Agent"] = user_agent
+        # One request at a time, each on its own connection, as arXiv's terms ask. Certificates
+        # are loaded (~30 ms) only when a URL is https: redirects are not followed, so plain-http
+        # URLs never reach TLS.
+        tls = any(u.startswith("https:") for u in (rss_url, api_url))
+        self.http = Transport(user_agent, timeout, tls=tls, max_bytes=MAX_RESPONSE_BYTES)
         self.requests_made = 0
         self.backoff_slept = 0.0  # seconds of retry backoff (pacer waits excluded)
         self.short_pages = 0  # query-API pages that came back short and were asked for again
 
     def close(self) -> None:
-        if self._own_http:
-            self.http.close()
+        """Nothing stays open between requests; kept so callers can use `with`."""
 
     def __enter__(self) -> "ArxivClient":
         return self
@@ -104,20 +102,20 @@ class ArxivClient:
             retry_after = None
             try:
                 resp = self.http.get(url, params=params)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last = f"{type(exc).__name__}"
+            except TransportError as exc:
+                last = str(exc)
                 log.warning("arXiv request %s failed (%s), attempt %d", _safe_url(url), last, attempt + 1)
                 continue
-            if resp.status_code == 200:
-                return resp.content
-            if resp.status_code == 400:
-                self._raise_400(url, resp.content)
-            if resp.status_code == 429 or resp.status_code >= 500:
+            if resp.status == 200:
+                return resp.body
+            if resp.status == 400:
+                self._raise_400(url, resp.body)
+            if resp.status == 429 or resp.status >= 500:
                 retry_after = retry_after_seconds(resp.headers)
-                last = f"HTTP {resp.status_code}"
+                last = f"HTTP {resp.status}"
                 log.warning("arXiv request %s: %s, attempt %d", _safe_url(url), last, attempt + 1)
                 continue
-            raise PermanentError(f"arXiv request {_safe_url(url)} failed: HTTP {resp.status_code}")
+            raise PermanentError(f"arXiv request {_safe_url(url)} failed: HTTP {resp.status}")
         raise TransientError(f"arXiv request {_safe_url(url)} failed: {last} after "
                              f"{self.max_retries + 1} attempts", retry_after=retry_after)
 

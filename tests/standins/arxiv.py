@@ -10,11 +10,12 @@ category. GET /api/query serves the same papers through the classic query API (c
 format) with synthetic submission dates over several days. Per instance: `empty_day`,
 `set_day(path)`, `add_api_day(path)` (papers for the API only), and `fail_next(*faults)`: each
 fault is used by one request, in order:
-"503[:retry_after]", "429[:retry_after]", "html", "truncated", "400", "reset", "slow[:seconds]",
+"503[:retry_after]", "429[:retry_after]", "301", "html", "truncated", "400", "reset", "slow[:seconds]",
 and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
 must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
 totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
 `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
+With `gzip = True` a request that accepts gzip gets its body gzip-encoded, as arXiv does.
 
 Full texts at arXiv's paths: GET /html/<id>v<n> and /pdf/<id>v<n> serve the files given to
 `add_paper(idv, html=..., pdf=...)` (`add_recorded_papers()` adds tests/data/papers/: one HTML
@@ -27,6 +28,7 @@ Standalone: python -m tests.standins.arxiv --port 8001 [--day FILE]
 from __future__ import annotations
 
 import argparse
+import gzip
 import socket
 import struct
 import threading
@@ -70,6 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
+        if self.server.standin.gzip and "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            body = gzip.compress(body, mtime=0)
+            headers = {**(headers or {}), "Content-Encoding": "gzip"}
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -82,7 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
         standin: ArxivStandin = self.server.standin
         parts = urlsplit(self.path)
         stamp = self.server.accepted.pop(self.request, None) or time.monotonic()
-        standin._log(stamp, parts.path, unquote(parts.query), self.headers.get("User-Agent", ""))
+        standin._log(stamp, parts.path, unquote(parts.query), self.headers.get("User-Agent", ""),
+                     self.headers.get("Accept-Encoding", ""))
         fault = standin._next_fault()
         if fault and self._fault(fault):
             return
@@ -100,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         kind, _, arg = fault.partition(":")
         if kind in ("503", "429"):
             self._send(int(kind), f"HTTP {kind}".encode(), "text/plain", {"Retry-After": arg or "1"})
+        elif kind == "301":  # arXiv moved: the client must not follow blindly
+            self._send(301, b"moved", "text/plain", {"Location": "http://127.0.0.1:9/elsewhere"})
         elif kind == "html":
             self._send(200, HTML_PAGE, "text/html; charset=utf-8")
         elif kind == "400":
@@ -164,8 +172,10 @@ class ArxivStandin:
         self.host, self.port = host, port
         self.requests: list[tuple[float, str, str]] = []
         self.user_agents: list[str] = []  # one per request, same order as `requests`
+        self.accept_encodings: list[str] = []  # likewise, the Accept-Encoding headers
         self.empty_day = False
         self.papers: dict[str, dict[str, bytes]] = {}  # "<id>v<n>" -> {"html": bytes, "pdf": bytes}
+        self.gzip = False
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -211,10 +221,11 @@ class ArxivStandin:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _log(self, stamp: float, path: str, query: str, user_agent: str) -> None:
+    def _log(self, stamp: float, path: str, query: str, user_agent: str, accept_encoding: str) -> None:
         with self._lock:
             self.requests.append((stamp, path, query))
             self.user_agents.append(user_agent)
+            self.accept_encodings.append(accept_encoding)
 
     @property
     def base_url(self) -> str:
