@@ -235,3 +235,53 @@ def test_config_schema_validates_the_shipped_configs(tmp_path):
     with_schema = {"$schema": "https://example.org/arxiv-bot.schema.json", "categories": ["cs.LG"]}
     jsonschema.validate(with_schema, schema)
     assert parse_config(with_schema).categories == ("cs.LG",)
+
+
+def test_schema_check_at_head_is_one_query(tmp_path):
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite:///{tmp_path}/one.sqlite")
+    ensure_schema(engine)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    ensure_schema(engine)
+    assert statements == ["SELECT version_num FROM alembic_version"]
+    engine.dispose()
+
+
+# Imported at exit by a real `arxiv-bot run` (same entry point as the console script).
+LIGHT_RUN = """
+import atexit, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write("\\n".join(sorted(sys.modules))))
+from arxiv_bot.cli import main
+sys.exit(main(["run"]))
+"""
+NOT_ON_A_DAILY_PASS = ("alembic", "celery", "flask", "werkzeug", "gunicorn", "openai", "httpx", "sklearn",
+                       "numpy", "pypdf", "rich", "sqlalchemy.dialects.postgresql", "psycopg")
+
+
+def test_daily_pass_imports_only_what_it_uses(tmp_path):
+    """A daily `arxiv-bot run` (AI off, interests off, SQLite, schema current) loads neither the
+    migration tool nor the web, queue, LLM, ML or PDF stacks; the first run (empty database)
+    does load Alembic, to migrate."""
+    from tests.standins.arxiv import ArxivStandin
+
+    cfg = json.loads((ROOT / "config.json").read_text())
+    cfg.update(days_back=0, fetch={"min_interval_seconds": 0})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    loaded = []
+    with ArxivStandin() as arxiv:
+        for n in (1, 2):
+            out = tmp_path / f"modules-{n}.txt"
+            env = {**__import__("os").environ, "ARXIV_BOT_CONFIG": str(tmp_path / "config.json"),
+                   "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite", "OUTPUT_DIR": str(tmp_path / "out"),
+                   "ARXIV_RSS_URL": arxiv.rss_url, "ARXIV_API_URL": arxiv.api_url, "LLM_API_KEY": "",
+                   "DASHSCOPE_API_KEY": "", "BROKER_URL": "", "MODULES_OUT": str(out)}
+            res = subprocess.run([str(BIN.parent / "python"), "-c", LIGHT_RUN], capture_output=True, text=True,
+                                 env=env, cwd=tmp_path, timeout=120)
+            assert res.returncode == 0 and "published 2024-11-28" in res.stdout, res.stderr
+            loaded.append(set(out.read_text().split()))
+    heavy = [{m for m in mods if m.startswith(NOT_ON_A_DAILY_PASS)} for mods in loaded]
+    assert "alembic" in heavy[0]  # the first run migrates
+    assert heavy[1] == set(), sorted(heavy[1])
+    assert {"lxml.etree", "sqlalchemy.orm", "jinja2"} <= loaded[1]  # what the pass does use
