@@ -3,8 +3,10 @@ next to two references measured in the same run on the same bytes:
   minimal  a Flask app returning the precomputed bytes (with the same ETag logic): the ceiling
            for a Python/Flask/gunicorn server, so "ratio" = our overhead over plain Flask;
   nginx    nginx serving the same bytes as static files.
-Cases: 200 and 304 (If-None-Match), default and ?category=cs.LG. Target: ratio >= 0.8 for 200
-and for 304. Everything listens on 127.0.0.1 only; each wrk run is bounded (--seconds).
+Cases: 200 and 304 (If-None-Match), default and ?category=cs.LG, each plain and with
+"Accept-Encoding: gzip" (the minimal app then serves precomputed gzip bytes, nginx its
+gzip_static file). Target: ratio >= 0.8 for every case. Everything listens on 127.0.0.1 only;
+each wrk run is bounded (--seconds).
 
 Usage: .venv/bin/python bench/bench_web.py [--seconds 5] [--workers 2] [--connections 32] [--repeat 3]
 Each case is measured --repeat times per server, interleaved, and the median is reported.
@@ -29,8 +31,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = [("/feed.xml", False), ("/feed.xml", True), ("/feed.xml?category=cs.LG", False),
-         ("/feed.xml?category=cs.LG", True)]
+# (path, conditional, gzip)
+CASES = [(path, conditional, gz) for gz in (False, True) for path in ("/feed.xml", "/feed.xml?category=cs.LG")
+         for conditional in (False, True)]
 
 MINIMAL_APP = '''
 import json
@@ -41,11 +44,15 @@ app = Flask(__name__)
 
 @app.get("/feed.xml")
 def feed():
-    key = request.full_path.rstrip("?")
+    gz = "gzip" in request.headers.get("Accept-Encoding", "")
+    key = request.full_path.rstrip("?") + (" gzip" if gz else "")
     etag = ETAGS[key]
+    headers = {"ETag": etag, "Vary": "Accept-Encoding"}
     if request.headers.get("If-None-Match") == etag:
-        return Response(status=304, headers={"ETag": etag})
-    return Response(BODIES[key], content_type="application/rss+xml; charset=utf-8", headers={"ETag": etag})
+        return Response(status=304, headers=headers)
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return Response(BODIES[key], content_type="application/rss+xml; charset=utf-8", headers=headers)
 '''
 
 NGINX_CONF = '''
@@ -61,6 +68,7 @@ http {
   server {
     listen 127.0.0.1:%(port)d;
     root %(dir)s/www;
+    gzip_static on;
     location = /feed.xml { if ($arg_category = "cs.LG") { rewrite ^ /feed-cs.LG.xml last; } }
   }
 }
@@ -102,10 +110,31 @@ def fill_database(url: str) -> None:
     engine.dispose()
 
 
-def wrk(url: str, seconds: int, connections: int, etag: str | None) -> float:
+def raw_get(url: str, headers: dict) -> tuple[int, dict, bytes]:
+    """(status, headers, body) exactly as sent: no decoding of the content-coding."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def accept(gz: bool) -> dict:
+    return {"Accept-Encoding": "gzip" if gz else "identity"}
+
+
+def wrk(url: str, seconds: int, connections: int, etag: str | None, gz: bool = False) -> float:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
     if etag:
         cmd[1:1] = ["-H", f"If-None-Match: {etag}"]
+    if gz:
+        cmd[1:1] = ["-H", "Accept-Encoding: gzip"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not match or "Non-2xx" in out and not etag:
@@ -146,12 +175,13 @@ def main() -> int:
         bodies, etags = {}, {}
         (work / "www").mkdir()
         (work / "tmp").mkdir()
-        for path, _ in CASES:
-            resp = httpx.get(base["arxiv-bot"] + path, timeout=10)
-            assert resp.status_code == 200, (path, resp.status_code, resp.text[:200])
-            bodies[path], etags[path] = resp.content.hex(), resp.headers["ETag"]
-            name = "feed-cs.LG.xml" if "category" in path else "feed.xml"
-            (work / "www" / name).write_bytes(resp.content)
+        for path, _, gz in CASES:
+            status, headers, body = raw_get(base["arxiv-bot"] + path, accept(gz))
+            assert status == 200 and headers.get("Content-Encoding") == ("gzip" if gz else None), (path, status)
+            key = path + (" gzip" if gz else "")
+            bodies[key], etags[key] = body.hex(), headers["ETag"]
+            name = ("feed-cs.LG.xml" if "category" in path else "feed.xml") + (".gz" if gz else "")
+            (work / "www" / name).write_bytes(body)
         (work / "bodies.json").write_text(json.dumps(bodies))
         (work / "etags.json").write_text(json.dumps(etags))
         (work / "minimal_app.py").write_text(MINIMAL_APP % {"bodies": str(work / "bodies.json"),
@@ -165,26 +195,29 @@ def main() -> int:
         wait_http(base["nginx"] + "/feed.xml")
 
         rows = []
-        for path, conditional in CASES:
+        for path, conditional, gz in CASES:
             samples = {name: [] for name in ("arxiv-bot", "minimal", "nginx")}
             for _ in range(args.repeat):  # interleaved, so drift on the machine hits all three alike
                 for name in samples:
                     etag = None
                     if conditional:
-                        etag = httpx.get(base[name] + path, timeout=10).headers["ETag"]
-                        assert httpx.get(base[name] + path, headers={"If-None-Match": etag}).status_code == 304
-                    samples[name].append(wrk(base[name] + path, args.seconds, args.connections, etag))
+                        status, headers, body = raw_get(base[name] + path, accept(gz))
+                        assert status == 200 and (headers.get("Content-Encoding") == "gzip") == gz, (name, path, gz)
+                        etag = headers["ETag"]
+                        assert raw_get(base[name] + path, {**accept(gz), "If-None-Match": etag})[0] == 304
+                    samples[name].append(wrk(base[name] + path, args.seconds, args.connections, etag, gz))
             rates = {name: statistics.median(values) for name, values in samples.items()}
-            rows.append((path, 304 if conditional else 200, rates))
+            rows.append((path + (" gzip" if gz else ""), 304 if conditional else 200, rates))
 
         print(f"\nGET /feed.xml, median of {args.repeat}, wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn -w {args.workers} -k gthread --threads 4, "
-              f"nginx {args.workers} workers, {len(bytes.fromhex(bodies['/feed.xml']))} bytes\n")
-        print(f"{'case':<34}{'arxiv-bot':>12}{'minimal':>12}{'nginx':>12}{'bot/minimal':>13}{'bot/nginx':>11}")
+              f"nginx {args.workers} workers, {len(bytes.fromhex(bodies['/feed.xml']))} bytes "
+              f"({len(bytes.fromhex(bodies['/feed.xml gzip']))} gzipped)\n")
+        print(f"{'case':<39}{'arxiv-bot':>12}{'minimal':>12}{'nginx':>12}{'bot/minimal':>13}{'bot/nginx':>11}")
         worst = 10.0
         for path, status, r in rows:
             ratio = r["arxiv-bot"] / r["minimal"]
             worst = min(worst, ratio)
-            print(f"{path + ' ' + str(status):<34}{r['arxiv-bot']:>12.0f}{r['minimal']:>12.0f}{r['nginx']:>12.0f}"
+            print(f"{path + ' ' + str(status):<39}{r['arxiv-bot']:>12.0f}{r['minimal']:>12.0f}{r['nginx']:>12.0f}"
                   f"{ratio:>13.2f}{r['arxiv-bot'] / r['nginx']:>11.2f}")
         print(f"\nworst arxiv-bot/minimal ratio: {worst:.2f} (target >= 0.80: {'met' if worst >= 0.8 else 'NOT met'})")
         return 0

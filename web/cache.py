@@ -6,6 +6,9 @@ day, newest published_at), which is re-read from the database at most once per `
 per request: a new publication shows up within about a second, and a burst of requests costs no
 database query at all. When the stamp changes, the snapshot (papers of the latest digest, the feed
 window, the published days) is reloaded once and every cached response is dropped.
+
+An Entry keeps its compressed variants too (web/encoding.py): each content-coding is made the
+first time a client asks for it and then kept with the entry, so at most once per publication.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from typing import Any, Callable
 
 from werkzeug.http import http_date
 
+from .encoding import MIN_SIZE, compress, variant_etag
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -28,6 +33,7 @@ class Entry:
     etag: str
     last_modified: float | None  # POSIX seconds (the publication time)
     headers: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict, compare=False, repr=False)  # coding -> Entry
 
     @classmethod
     def make(cls, body: bytes | str, content_type: str, last_modified: float | None, **headers) -> "Entry":
@@ -35,7 +41,22 @@ class Entry:
         etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
         # Validators ride along precomputed so a cache hit does no formatting work.
         headers = {"ETag": etag, **({"Last-Modified": http_date(last_modified)} if last_modified else {}), **headers}
+        if len(data) >= MIN_SIZE:  # served compressed to clients that accept it
+            headers["Vary"] = "Accept-Encoding"
         return cls(data, content_type, etag, last_modified, headers)
+
+    def encoded(self, coding: str | None) -> "Entry":
+        """This response in `coding` ('gzip', 'br'; None: as built), compressed on first use and
+        kept; its own strong ETag and Content-Encoding. A body below MIN_SIZE is never encoded."""
+        if coding is None or len(self.body) < MIN_SIZE:
+            return self
+        got = self.variants.get(coding)
+        if got is None:  # two threads may both compress once; either result is the same bytes
+            etag = variant_etag(self.etag, coding)
+            got = Entry(compress(self.body, coding), self.content_type, etag, self.last_modified,
+                        {**self.headers, "ETag": etag, "Content-Encoding": coding})
+            self.variants[coding] = got
+        return got
 
 
 class DigestCache:

@@ -22,7 +22,8 @@ from shared import profile_keys
 from . import health
 from .cache import Entry
 from .errors import HTML_CSP, WebError
-from .fastpath import wsgi_headers
+from .encoding import etag_matches, negotiate
+from .fastpath import NOT_MODIFIED_DROP, FastEntry
 from .params import BadParam, filters_key, parse_filters, parse_view, request_base_url
 from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, opml_entry, page_entry, readme_entry
 
@@ -38,12 +39,14 @@ def _backend():
 
 
 def send(entry: Entry, extra: dict | None = None) -> Response:
-    """The entry, or 304 when the client's validators match (If-None-Match wins over
-    If-Modified-Since, RFC 9110 13.2.2)."""
+    """The entry in the coding the client accepts (web/encoding.py), or 304 when the client's
+    validators match that representation (If-None-Match wins over If-Modified-Since, RFC 9110
+    13.2.2)."""
+    entry = entry.encoded(negotiate(request.headers.get("Accept-Encoding")))
     inm = request.headers.get("If-None-Match")
     not_modified = False
     if inm is not None:
-        not_modified = inm.strip() == "*" or entry.etag in (t.strip().removeprefix("W/") for t in inm.split(","))
+        not_modified = etag_matches(inm, entry.etag)
     elif entry.last_modified is not None:
         ims = request.headers.get("If-Modified-Since")
         since = parse_date(ims) if ims else None
@@ -51,7 +54,7 @@ def send(entry: Entry, extra: dict | None = None) -> Response:
     headers = dict(entry.headers, **(extra or {}))
     headers["X-Content-Type-Options"] = "nosniff"
     if not_modified:
-        return Response(status=304, headers=headers)
+        return Response(status=304, headers={k: v for k, v in headers.items() if k not in NOT_MODIFIED_DROP})
     return Response(entry.body, headers=headers, content_type=entry.content_type)
 
 
@@ -105,7 +108,7 @@ def _cached(slug: str | None, route, build, by_host: bool = False) -> Response:
     # a private profile's (the fast path checks no keys).
     if not by_host and not profile.private:
         raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
-        cache.put(raw, (entry, *wsgi_headers(entry, extra)), stamp=stamp)
+        cache.put(raw, FastEntry(entry, extra), stamp=stamp)
     response = send(entry, extra)
     if profile.private and request.args.get("key"):
         response.set_cookie(KEY_COOKIE, key, path=home, httponly=True, samesite="Lax", secure=request.is_secure)
