@@ -76,7 +76,9 @@ def raw_get(port: int, path: str, **headers) -> tuple[int, dict, bytes]:
 def served(tmp_path):
     """(port, output dir): a day published by `arxiv-bot run`, served by `arxiv-bot serve`."""
     with ArxivStandin() as arxiv:
-        config = write_config(tmp_path, ai_summary={"enabled": False})
+        # A fixed public URL: the feeds' self links then do not depend on the request's Host, and
+        # the served bytes are the published file's.
+        config = write_config(tmp_path, ai_summary={"enabled": False}, feeds={"public_url": "http://feeds.example.org"})
         stack = Stack(tmp_path, {"ARXIV_BOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
                                  "OUTPUT_DIR": str(tmp_path / "output"), "ARXIV_RSS_URL": arxiv.rss_url,
                                  "ARXIV_API_URL": arxiv.api_url, "LLM_API_KEY": "", "BROKER_URL": ""})
