@@ -274,3 +274,21 @@ def test_gzip_bodies_are_bounded_and_checked():
     for bad, why in ((body, "inflates beyond 5999"), (body[:-20], "cut off"), (b"\x1f\x8bnot gzip", "broken gzip")):
         with pytest.raises(TransportError, match=why):
             _gunzip(bad, 5999 if why.startswith("inflates") else 6000)
+
+
+def test_https_verifies_against_certifi_or_ssl_cert_file(tmp_path, monkeypatch):
+    """Over TLS: a certificate no CA signed is refused (certifi's bundle), and accepted once
+    SSL_CERT_FILE names it, as a site's own CA would be."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    with ArxivStandin(tls=(str(cert), str(key))) as arxiv:
+        assert arxiv.rss_url.startswith("https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        with make_client(arxiv, max_retries=0) as c, pytest.raises(TransientError, match="SSLCertVerificationError"):
+            c.fetch_announcements(["cs.DC"])
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with make_client(arxiv) as c:
+            assert c.fetch_announcements(["cs.DC"]).items

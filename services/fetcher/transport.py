@@ -4,12 +4,14 @@ Why not httpx here: a daily `arxiv-bot run` makes one request to arXiv, and impo
 the CLI extras it loads when click and rich are installed) costs about 0.1 s and 8 MB, a tenth
 of the whole pass (bench/bench_daily_pass.py). What httpx gave by default is kept: proxies from
 the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), redirects NOT followed (a 3xx is returned
-as it is), gzip asked for and decoded (arXiv's feeds shrink about 5x), certifi's certificates
-for https (loaded only when a URL is https).
+as it is), gzip asked for and decoded (arXiv's feeds shrink about 5x), for https the
+certificates of SSL_CERT_FILE / SSL_CERT_DIR when set, else certifi's (loaded only when a URL is
+https).
 """
 from __future__ import annotations
 
 import http.client
+import os
 import urllib.error
 import urllib.request
 import zlib
@@ -55,6 +57,19 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
+def _tls_context():
+    """Certificates as httpx found them: SSL_CERT_FILE / SSL_CERT_DIR (a site's own CA, e.g.
+    behind an inspecting proxy), else certifi's bundle."""
+    import ssl
+
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if not (cafile or capath):
+        import certifi
+
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
 class Transport:
     """GET with a User-Agent and a timeout (per connect and per read, like a socket timeout)."""
 
@@ -62,11 +77,7 @@ class Transport:
         self.user_agent, self.timeout, self.max_bytes = user_agent, timeout, max_bytes
         handlers: list = [_NoRedirect()]
         if tls:
-            import ssl
-
-            import certifi
-
-            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=certifi.where())))
+            handlers.append(urllib.request.HTTPSHandler(context=_tls_context()))
         self._opener = urllib.request.build_opener(*handlers)
 
     def get(self, url: str, params: dict | None = None) -> Response:

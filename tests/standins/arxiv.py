@@ -15,7 +15,8 @@ and for the query API the glitch arXiv is known for, a 200 page that holds fewer
 must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
 totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
 `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
-With `gzip = True` a request that accepts gzip gets its body gzip-encoded, as arXiv does.
+With `gzip = True` a request that accepts gzip gets its body gzip-encoded, as arXiv does;
+`tls=(certfile, keyfile)` serves https.
 
 Full texts at arXiv's paths: GET /html/<id>v<n> and /pdf/<id>v<n> serve the files given to
 `add_paper(idv, html=..., pdf=...)` (`add_recorded_papers()` adds tests/data/papers/: one HTML
@@ -168,8 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ArxivStandin:
-    def __init__(self, day_file: Path | str | None = None, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, day_file: Path | str | None = None, port: int = 0, host: str = "127.0.0.1",
+                 tls: tuple[str, str] | None = None):
         self.host, self.port = host, port
+        self.tls = tls  # (certificate file, key file): serve https
         self.requests: list[tuple[float, str, str]] = []
         self.user_agents: list[str] = []  # one per request, same order as `requests`
         self.accept_encodings: list[str] = []  # likewise, the Accept-Encoding headers
@@ -229,7 +232,7 @@ class ArxivStandin:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def rss_url(self) -> str:
@@ -243,6 +246,12 @@ class ArxivStandin:
         self._server = _Server((self.host, self.port), _Handler)
         self._server.accepted = {}
         self._server.standin = self
+        if self.tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="arxiv-standin", daemon=True)
         self._thread.start()
