@@ -318,7 +318,8 @@ def test_self_links_come_from_the_request_without_public_url(sqlite_url):
     publish(session_factory(engine), DAY2, [("2411.20001", "Speculative decoding", ("cs.LG",), 7.5, "Fast.", False)],
             dt.datetime(2024, 11, 28, 6, 0, tzinfo=UTC))
     settings = Settings.from_env(config, Path("config.json"), {"DATABASE_URL": sqlite_url})
-    with serve(create_app(settings, config=config)) as base:
+    app = create_app(settings, config=config)
+    with serve(app) as base:
         for _ in range(2):  # the second answer comes from the cache: still this host's links
             rss = feedparser.parse(get(base, "/feed.xml?category=cs.LG").content)
             assert rss.feed.link == base + "/"
@@ -327,6 +328,12 @@ def test_self_links_come_from_the_request_without_public_url(sqlite_url):
         other = get(base, "/feed.xml", headers={"Host": "digest.example:8013"})
         assert "http://digest.example:8013/feed.xml" in other.text and base not in other.text
         assert base + "/feed.xml" in get(base, "/feed.xml").text  # not the other host's cached copy
+        for _ in range(2):  # now both copies come from the WSGI fast path, each with its own links
+            again = get(base, "/feed.xml", headers={"Host": "digest.example:8013"}).text
+            assert "http://digest.example:8013/feed.xml" in again and base not in again
+            assert base + "/feed.xml" in get(base, "/feed.xml").text
+        _stamp, _snap, entries = app.extensions["arxiv_bot"].cache.current()
+        assert ("raw", "/feed.xml", "", "http", "digest.example:8013") in entries
         bad = get(base, "/feed.xml", headers={"Host": "evil.example/<script>"})
         assert bad.status_code == 400 and "<script>" not in bad.text
         opml = get(base, "/feeds.opml")

@@ -1,7 +1,8 @@
 """A WSGI fast path in front of Flask for responses already in the cache.
 
 A feed reader polls the same URL again and again; once Flask has built (or found) the response
-for a (path, raw query string) under the current publication stamp, the view records it here,
+for a (path, raw query string) under the current publication stamp, the view records it here
+(with the scheme and Host as sent when its self links come from them, web/views.py),
 and later GETs of the same URL are answered straight from the cache with precomputed headers:
 no routing, no request object, no header re-encoding. The content-coding is negotiated here too
 (web/encoding.py, memoised per Accept-Encoding value) and each coding's header lists are built
@@ -58,7 +59,10 @@ class FastPath:
                 _stamp, _snap, entries = cache.current()
             except Exception:  # database down: let Flask answer with its error handling
                 return self.wsgi_app(environ, start_response)
-            hit = entries.get(("raw", environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+            key = ("raw", environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+            hit = entries.get(key)
+            if hit is None and "HTTP_HOST" in environ:  # a response whose links name the Host
+                hit = entries.get(key + (environ.get("wsgi.url_scheme"), environ["HTTP_HOST"]))
             if hit is not None:
                 entry, full, short = hit.select(negotiate(environ.get("HTTP_ACCEPT_ENCODING")))
                 inm = environ.get("HTTP_IF_NONE_MATCH")

@@ -103,11 +103,14 @@ def _cached(slug: str | None, route, build, by_host: bool = False) -> Response:
     filters = _filters_for(snap)
     entry = cache.get((route, filters_key(filters)), lambda s: build(s, filters, key))
     extra = {"Content-Security-Policy": HTML_CSP} if entry.content_type == CONTENT_TYPES["html"] else None
-    # Let the fast path answer the next GET of this exact URL without Flask (web/fastpath.py).
-    # Its key has no Host, so a response whose links come from the Host is not put there; nor
-    # a private profile's (the fast path checks no keys).
-    if not by_host and not profile.private:
-        raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
+    # Let the fast path answer the next GET of this exact URL without Flask (web/fastpath.py). A
+    # response whose links come from the request's Host is keyed by scheme and Host (as sent)
+    # too. Never a private profile's: the fast path checks no keys.
+    raw = ("raw", request.path, request.environ.get("QUERY_STRING", ""))
+    host = request.environ.get("HTTP_HOST")
+    if by_host and host:
+        raw += (request.environ.get("wsgi.url_scheme"), host)
+    if (not by_host or host) and not profile.private:
         cache.put(raw, FastEntry(entry, extra), stamp=stamp)
     response = send(entry, extra)
     if profile.private and request.args.get("key"):
