@@ -332,7 +332,7 @@ def test_self_links_come_from_the_request_without_public_url(sqlite_url):
             again = get(base, "/feed.xml", headers={"Host": "digest.example:8013"}).text
             assert "http://digest.example:8013/feed.xml" in again and base not in again
             assert base + "/feed.xml" in get(base, "/feed.xml").text
-        _stamp, _snap, entries = app.extensions["arxiv_bot"].cache.current()
+        _stamp, _snap, entries = app.extensions["arxiv_bot"].cache_for_path("/feed.xml").current()
         assert ("raw", "/feed.xml", "", "http", "digest.example:8013") in entries
         bad = get(base, "/feed.xml", headers={"Host": "evil.example/<script>"})
         assert bad.status_code == 400 and "<script>" not in bad.text

@@ -98,7 +98,51 @@ def publish_profiles(rt, pass_id: int, profiles: list[str]) -> None:
     readers = rt.readers()
     written = 0
     with rt.session() as s:
-from .output import remove_stale_temporaries, write_all_atomic
+        won = passes.claim_publishing(s, pass_id, profiles)
+        if won:
+            p, now = s.get(Pass, pass_id), utcnow()
+            for slug in won:
+                profile = readers.get(slug)
+                if profile is not None:
+                    written += _publish_one(rt, s, p, profile, readers, now)
+                passes.profile_published(s, pass_id, slug)
+            log.info("pass %d: published %d profiles for %s (%d files written)", pass_id, len(won), p.day, written)
+        closed = passes.close_publishing(s, pass_id)
+    if closed:
+        remove_stale_temporaries(out_dir)  # once per pass: the folder may hold 10,000 profiles
+        remove_unconfigured(out_dir, readers)
+        log.info("pass %d: published", pass_id)
+
+
+def _publish_one(rt, s, p: Pass, profile, readers, now) -> int:
+    row = s.get(PassProfile, (p.id, profile.slug))
+    # The publication row first, so the rolling window and the day list include this day.
+    s.merge(Publication(profile=profile.slug, day=p.day, pass_id=p.id, published_at=now,
+                        paper_count=row.selected if row else 0, readme_md=""))
+    s.flush()
+    written = 0
+    for folder, prefix in _targets(readers, profile.slug):
+        base = rt.settings.output_dir / folder if folder else rt.settings.output_dir
+        files = render_outputs(rt, s, p, profile, now, existing_day_pages(base), prefix)
+        s.get(Publication, (profile.slug, p.day)).readme_md = files["README.md"]
+        written += write_all_atomic(base, files)  # the changed ones, fsynced together
+    return written
+
+
+def remove_unconfigured(out_dir, readers) -> list[str]:
+    """Delete OUTPUT_DIR/p/<slug>/ of every profile that is no longer configured."""
+    root = out_dir / "p"
+    if not root.is_dir():
+        return []
+    keep = set(readers.slugs) if readers.configured else set()
+    removed = []
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    if removed:
+        log.info("removed the outputs of profiles no longer configured: %s", ", ".join(sorted(removed)))
+    return removed
 
 
 HANDLERS = [
