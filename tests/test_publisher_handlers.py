@@ -14,7 +14,7 @@ import pytest
 from services.publisher.handlers import publish_profiles
 from services.publisher.output import remove_stale_temporaries, write_if_changed
 from shared.config import parse_config
-from shared.db import ensure_schema, make_engine
+from shared.db import ensure_schema
 from shared.models import PASS_PUBLISHED, PASS_PUBLISHING, Paper, Pass, PassProfile, Publication
 from shared.runtime import Runtime
 from shared.settings import Settings

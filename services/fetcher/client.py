@@ -61,17 +61,14 @@ class ArxivClient:
         self.max_retries = max_retries
         self.backoff_cap = backoff_cap
         self.backoff_base = backoff_base
-        # One request at a time, each on its own connection, as arXiv's terms ask. Certificates
-        # are loaded (~30 ms) only when a URL is https: redirects are not followed, so plain-http
-        # URLs never reach TLS.
-        tls = any(u.startswith("https:") for u in (rss_url, api_url))
-        self.http = Transport(user_agent, timeout, tls=tls, max_bytes=MAX_RESPONSE_BYTES)
+        # One connection at a time, as arXiv's terms ask (services/fetcher/transport.py).
+        self.http = Transport(user_agent, timeout, max_bytes=MAX_RESPONSE_BYTES)
         self.requests_made = 0
         self.backoff_slept = 0.0  # seconds of retry backoff (pacer waits excluded)
         self.short_pages = 0  # query-API pages that came back short and were asked for again
 
     def close(self) -> None:
-        """Nothing stays open between requests; kept so callers can use `with`."""
+        self.http.close()
 
     def __enter__(self) -> "ArxivClient":
         return self

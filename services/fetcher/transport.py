@@ -1,99 +1,88 @@
-"""One HTTP GET over the standard library (urllib.request): all the arXiv client needs.
+"""One HTTP GET for the arXiv client, over httpx (the project's HTTP client).
 
-Why not httpx here: a daily `arxiv-bot run` makes one request to arXiv, and importing httpx (with
-the CLI extras it loads when click and rich are installed) costs about 0.1 s and 8 MB, a tenth
-of the whole pass (bench/bench_daily_pass.py). What httpx gave by default is kept: proxies from
-the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), redirects NOT followed (a 3xx is returned
-as it is), gzip asked for and decoded (arXiv's feeds shrink about 5x), for https the
-certificates of SSL_CERT_FILE / SSL_CERT_DIR when set, else certifi's (loaded only when a URL is
-https).
+What the client relies on: one connection at a time (arXiv's terms), redirects NOT followed (a
+3xx is returned as it is, and its Location is never requested), gzip asked for and decoded with
+a bound on the decoded size (arXiv's feeds shrink about 5x; a bomb does not get to inflate),
+proxies and SSL_CERT_FILE / SSL_CERT_DIR from the environment (httpx's trust_env), certifi's
+bundle otherwise. The client is built (and httpx imported) with the Transport, before the first
+pacer slot: work done between a slot and its request would shift the request late.
+Every failure without a usable answer is a TransportError naming what went wrong at the bottom
+of the exception chain ("ConnectionRefusedError", "SSLCertVerificationError", "ReadTimeout").
 """
 from __future__ import annotations
 
-import http.client
-import os
-import urllib.error
-import urllib.request
-import zlib
+import sys
+import types
 from dataclasses import dataclass
-from email.message import Message
-from urllib.parse import urlencode
+from typing import Mapping
 
 
 class TransportError(Exception):
-    """No usable answer: connection refused or reset, timeout, a body cut off or undecodable."""
+    """No usable answer: connection refused or reset, timeout, a body cut off or too large."""
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
-    headers: Message
+    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
     body: bytes
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the 3xx itself goes back to the caller
+def _httpx():
+    """httpx, without its command-line client: httpx's __init__ imports httpx._main, which pulls
+    in click, rich and pygments whenever they happen to be installed (they are: celery and our
+    progress bars), about 0.2 s and 8 MB of a one-shot `arxiv-bot run` that never uses them.
+    A stand-in module answers that import; `httpx.main` is the only name it provides."""
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        cli = types.ModuleType("httpx._main")
+        cli.main = _no_cli
+        sys.modules["httpx._main"] = cli
+    import httpx
+
+    return httpx
+
+
+def _no_cli() -> None:
+    print("the httpx command line client is not loaded in arxiv-bot", file=sys.stderr)
 
 
 def _reason(exc: BaseException) -> str:
-    """A short name for what went wrong ('TimeoutError', 'ConnectionRefusedError', ...)."""
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
+    """The innermost cause's name: what really failed under httpx's wrapping."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
     return type(exc).__name__
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decode a gzip body, refusing one that would inflate beyond `limit` bytes."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise TransportError(f"broken gzip body ({exc})") from None
-    if len(out) > limit or d.unconsumed_tail:
-        raise TransportError(f"gzip body inflates beyond {limit} bytes")
-    if not d.eof:
-        raise TransportError("gzip body cut off")
-    return out
-
-
-def _tls_context():
-    """Certificates as httpx found them: SSL_CERT_FILE / SSL_CERT_DIR (a site's own CA, e.g.
-    behind an inspecting proxy), else certifi's bundle."""
-    import ssl
-
-    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    if not (cafile or capath):
-        import certifi
-
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
-
-
 class Transport:
-    """GET with a User-Agent and a timeout (per connect and per read, like a socket timeout)."""
+    """GET with a User-Agent and a timeout (per connect and per read), one connection at a time."""
 
-    def __init__(self, user_agent: str, timeout: float, tls: bool, max_bytes: int):
-        self.user_agent, self.timeout, self.max_bytes = user_agent, timeout, max_bytes
-        handlers: list = [_NoRedirect()]
-        if tls:
-            handlers.append(urllib.request.HTTPSHandler(context=_tls_context()))
-        self._opener = urllib.request.build_opener(*handlers)
+    def __init__(self, user_agent: str, timeout: float, max_bytes: int):
+        httpx = _httpx()
+        self.max_bytes = max_bytes
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
+                                    limits=httpx.Limits(max_connections=1),
+                                    headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"})
 
     def get(self, url: str, params: dict | None = None) -> Response:
         """The response, whatever its status. Raises TransportError when there is none."""
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip"})
+        httpx = _httpx()
+
         try:
-            try:
-                resp = self._opener.open(request, timeout=self.timeout)
-            except urllib.error.HTTPError as exc:  # a status >= 400 (or 3xx): still a response
-                resp = exc
-            with resp:
-                status, headers, body = resp.status, resp.headers, resp.read()
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            with self._client.stream("GET", url, params=params) as resp:
+                chunks, size = [], 0
+                for chunk in resp.iter_bytes():  # decoded (gzip) as it arrives: bounded here
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise TransportError(f"body larger than {self.max_bytes} bytes")
+                    chunks.append(chunk)
+                return Response(resp.status_code, resp.headers, b"".join(chunks))
+        except httpx.HTTPError as exc:  # timeouts, refused/reset connections, broken encodings
             raise TransportError(_reason(exc)) from None
-        if (headers.get("Content-Encoding") or "").strip().lower() == "gzip":
-            body = _gunzip(body, self.max_bytes)
-        return Response(status, headers, body)
+
+    def close(self) -> None:
+        self._client.close()
