@@ -1,0 +1,278 @@
+"""The pass lifecycle's promises, raced and aged on real SQLite and PostgreSQL databases.
+
+- One pass at a time: many callers of the real begin path (shared.lifecycle.start_pass ->
+  shared.passes.begin) released together behind a barrier, round after round, in threads of one
+  process and in separate OS processes, open exactly one active pass per round; every loser gets
+  that pass back.
+- The sweep (shared.lifecycle.sweep) re-sends only work untouched for stuck_after_seconds, never
+  a summary under a live lease, and marks what it re-sent so it is not re-sent on the next tick.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select, update
+
+from shared import names
+from shared.db import ensure_schema, make_engine, session_factory
+from shared.models import (PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING, PASS_SUMMARIZING,
+                           SUM_PENDING, SUMMARY_LEASED, Paper, Pass, PassItem, Summary, utcnow)
+from tests.procs import write_config
+
+THREADS, THREAD_ROUNDS = 8, 12
+PROCS, PROC_ROUNDS = 4, 6
+
+
+class Recorder:
+    """The dispatcher seam: keeps what would be sent after commit (tests read the messages)."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+
+    def send(self, task, kwargs, countdown=None):
+        with self._lock:
+            self.sent.append((task, kwargs))
+
+
+def runtime(config_path, db_url, engine=None):
+    from shared.runtime import Runtime
+    from shared.settings import load
+
+    config, settings = load(config_path, {"DATABASE_URL": db_url, "LLM_API_KEY": ""})
+    return Runtime(config, settings, dispatcher=Recorder(), engine=engine or make_engine(db_url))
+
+
+def active_passes(engine) -> list[int]:
+    with engine.connect() as c:
+        return list(c.scalars(select(Pass.id).where(Pass.active == 1)))
+
+
+def finish_all(engine) -> None:
+    """End the round's pass (as the publisher would), freeing the active slot."""
+    with session_factory(engine).begin() as s:
+        s.execute(update(Pass).where(Pass.active == 1).values(active=None, status=PASS_PUBLISHED))
+
+
+def check_round(results: list[tuple[int, bool]], engine, callers: int) -> int:
+    """Exactly one caller created the pass; everyone got its id; one row is active."""
+    assert len(results) == callers, results
+    assert Counter(created for _, created in results)[True] == 1, results
+    ids = {pass_id for pass_id, _ in results}
+    assert len(ids) == 1, results
+    assert active_passes(engine) == list(ids)
+    return ids.pop()
+
+
+# -- one pass at a time: threads ------------------------------------------------------------------
+
+def test_simultaneous_starts_in_threads_open_one_pass(tmp_path, db_url):
+    from shared.lifecycle import start_pass
+
+    engine = make_engine(db_url, **({"pool_size": THREADS} if db_url.startswith("postgresql") else {}))
+    ensure_schema(engine)
+    rt = runtime(write_config(tmp_path), db_url, engine)
+    opened = []
+    try:
+        for r in range(THREAD_ROUNDS):
+            barrier = threading.Barrier(THREADS)
+            results, errors = [], []
+
+            def caller():
+                try:
+                    barrier.wait(timeout=30)
+                    results.append(start_pass(rt, trigger=f"race-{r}"))
+                except Exception as exc:  # reported below with the round's results
+                    errors.append(repr(exc))
+
+            threads = [threading.Thread(target=caller) for _ in range(THREADS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert not errors, errors
+            opened.append(check_round(results, engine, THREADS))
+            finish_all(engine)
+        with engine.connect() as c:
+            assert c.scalar(select(func.count()).select_from(Pass)) == THREAD_ROUNDS
+    finally:
+        engine.dispose()
+    assert len(set(opened)) == THREAD_ROUNDS
+    # The winner sent the fetch; every loser resumed the same pass (its fetch again, harmless).
+    fetches = Counter(kw["pass_id"] for task, kw in rt.dispatcher.sent if task == names.FETCH_PASS)
+    assert fetches == {pid: THREADS for pid in opened}
+
+
+# -- one pass at a time: OS processes -------------------------------------------------------------
+
+def _process_caller(config_path, db_url, start, done, out) -> None:
+    """One trigger in its own process: its own engine and runtime, like `arxiv-bot trigger`."""
+    from shared.lifecycle import start_pass
+
+    rt = runtime(config_path, db_url)
+    try:
+        for r in range(PROC_ROUNDS):
+            start.wait(timeout=60)
+            try:
+                out.put(start_pass(rt, trigger=f"proc-{r}"))
+            except Exception as exc:
+                out.put(("error", repr(exc)))
+            done.wait(timeout=60)
+    finally:
+        rt.engine.dispose()
+
+
+def test_simultaneous_starts_in_processes_open_one_pass(tmp_path, db_url):
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    config_path = write_config(tmp_path)
+    ctx = multiprocessing.get_context("fork")
+    start, done, out = ctx.Barrier(PROCS + 1), ctx.Barrier(PROCS + 1), ctx.Queue()
+    procs = [ctx.Process(target=_process_caller, args=(config_path, db_url, start, done, out)) for _ in range(PROCS)]
+    for p in procs:
+        p.start()
+    try:
+        for _ in range(PROC_ROUNDS):
+            start.wait(timeout=60)
+            results = [out.get(timeout=60) for _ in range(PROCS)]
+            assert not [r for r in results if r[0] == "error"], results
+            check_round(results, engine, PROCS)
+            finish_all(engine)
+            done.wait(timeout=60)
+        for p in procs:
+            p.join(30)
+        assert [p.exitcode for p in procs] == [0] * PROCS
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        engine.dispose()
+
+
+# -- the sweep ------------------------------------------------------------------------------------
+
+STUCK = 60  # sweep.stuck_after_seconds in these tests
+OLD = dt.timedelta(seconds=STUCK * 10)
+DAY = dt.date(2024, 11, 28)
+
+
+@pytest.fixture
+def swept(tmp_path, db_url):
+    """A migrated database and a runtime whose sweep considers work stuck after 60 s."""
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    rt = runtime(write_config(tmp_path, sweep={"interval_seconds": 5, "stuck_after_seconds": STUCK}), db_url, engine)
+    yield rt, session_factory(engine)
+    engine.dispose()
+
+
+def seed(S, status: str, items: dict[str, dict], pass_age: dt.timedelta = OLD) -> int:
+    """An active pass in `status` whose items are {paper_id: PassItem fields (+ "age", "lease")}.
+    "lease": (version, seconds until expiry) of a leased summary row for that paper."""
+    now = utcnow()
+    with S.begin() as s:
+        p = Pass(status=status, active=1, trigger="test", day=DAY)
+        s.add(p)
+        s.flush()
+        for rank, (pid, spec) in enumerate(items.items(), 1):
+            spec = dict(spec)
+            age, lease = spec.pop("age", OLD), spec.pop("lease", None)
+            s.add(Paper(id=pid, version=spec.get("version", 1), title=f"Paper {pid}", abstract="A.", authors=["A"],
+                        primary_category="cs.LG", categories=["cs.LG"], announced=DAY, version_announced=DAY))
+            s.flush()
+            s.add(PassItem(pass_id=p.id, paper_id=pid, version=spec.pop("version", 1), announce_type="new",
+                           announced=DAY, rank=rank, **spec))
+            if lease is not None:
+                version, expires_in = lease
+                s.add(Summary(paper_id=pid, version=version, model="m", prompt_hash="h", language="en",
+                              input_mode="abstract", status=SUMMARY_LEASED, lease_owner="peer:1:1",
+                              lease_expires_at=now + dt.timedelta(seconds=expires_in)))
+            s.flush()
+            s.execute(update(PassItem).where(PassItem.paper_id == pid).values(updated_at=now - age))
+        s.execute(update(Pass).where(Pass.id == p.id).values(updated_at=now - pass_age))
+        return p.id
+
+
+def sent(rt) -> list[tuple[str, dict]]:
+    out = list(rt.dispatcher.sent)
+    rt.dispatcher.sent.clear()
+    return out
+
+
+def age_everything(S) -> None:
+    old = utcnow() - OLD
+    with S.begin() as s:
+        s.execute(update(PassItem).values(updated_at=old))
+        s.execute(update(Pass).values(updated_at=old))
+
+
+def test_sweep_resends_stuck_summaries_only(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    pending = {"summary_state": SUM_PENDING, "scored": True}
+    pass_id = seed(S, PASS_SUMMARIZING, {
+        "2411.00001": {**pending},                                    # stuck: re-sent
+        "2411.00002": {**pending, "age": dt.timedelta(seconds=5)},    # touched 5 s ago: left alone
+        "2411.00003": {**pending, "lease": (1, 600)},                 # a worker is calling: left alone
+        "2411.00004": {**pending, "lease": (1, -30)},                 # its worker died: re-sent
+        "2411.00005": {**pending, "version": 2, "lease": (1, 600)},   # live lease on an older version
+        "2411.00006": {"summary_state": "done", "scored": True},      # finished
+        "2411.00007": {"summary_state": None, "scored": True},        # not selected
+    })
+    assert sweep(rt) == 3
+    assert sent(rt) == [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid})
+                        for pid in ("2411.00001", "2411.00004", "2411.00005")]
+    assert sweep(rt) == 0 and sent(rt) == []  # what it re-sent counts as touched
+    age_everything(S)
+    assert sweep(rt) == 4  # stuck again: the recent one too now, never the live lease
+    assert {kw["paper_id"] for _, kw in sent(rt)} == {"2411.00001", "2411.00002", "2411.00004", "2411.00005"}
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_SUMMARIZING
+
+
+def test_sweep_resends_stuck_scoring_and_nudges_a_lost_selection(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    pass_id = seed(S, PASS_SCORING, {
+        "2411.00011": {"scored": False},
+        "2411.00012": {"scored": False, "age": dt.timedelta(seconds=1)},
+        "2411.00013": {"scored": True},
+    })
+    assert sweep(rt) == 1
+    assert sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": ["2411.00011"]})]
+    assert sweep(rt) == 0 and sent(rt) == []  # 00012 is being scored right now; 00011 was just sent
+    with S.begin() as s:  # everything scored, but the selection never ran (its scorer died)
+        s.execute(update(PassItem).values(scored=True))
+    age_everything(S)
+    assert sweep(rt) == 1 and sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": []})]
+    assert sweep(rt) == 0 and sent(rt) == []  # the nudge is sent once per stuck age
+
+
+@pytest.mark.parametrize("status, task", [(PASS_FETCHING, names.FETCH_PASS), (PASS_PUBLISHING, names.PUBLISH_PASS)])
+def test_sweep_leaves_a_recent_pass_alone_and_nudges_a_stuck_one_once(swept, status, task):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    pass_id = seed(S, status, {}, pass_age=dt.timedelta(seconds=2))
+    assert sweep(rt) == 0 and sent(rt) == []
+    age_everything(S)
+    assert sweep(rt) == 1 and sent(rt) == [(task, {"pass_id": pass_id})]
+    assert sweep(rt) == 0 and sent(rt) == []
+
+
+def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00021": {"scored": True, "summary_state": "done"}})
+    assert sweep(rt) == 1 and sent(rt) == [(names.PUBLISH_PASS, {"pass_id": pass_id})]
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_PUBLISHING
+    finish_all(S.kw["bind"])
+    assert sweep(rt) == 0 and sent(rt) == []  # no active pass: nothing to do
