@@ -12,6 +12,7 @@ server.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -171,7 +172,11 @@ def check_outputs(output_dir: Path, ranked_ids: list[str]) -> None:
         assert not feed.bozo, (name, feed.get("bozo_exception"))
         assert feed.entries, name
     json.loads((output_dir / "feed.json").read_text())
-    assert (output_dir / "README.md").read_text().startswith("#")
+    # The digest lists exactly the ranked papers, in rank order, in the original bot's layout.
+    readme = (output_dir / "README.md").read_text()
+    assert readme.startswith("# ") and f"**Total Papers Found**: {len(papers)}" in readme
+    shown = re.findall(r"^\*\*ArXiv ID\*\*: (\S+?)v(\d+)\s*$", readme, re.M)
+    assert shown == [(p["id"], str(p["version"])) for p in papers], shown
 
 
 # -- outages -------------------------------------------------------------------------------------
