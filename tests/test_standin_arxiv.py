@@ -81,7 +81,8 @@ def test_the_documented_per_archive_facts():
     assert served(day, "cs.AI+cs.LG")[lg_to_ai.id] == "new"
     assert served(day, "cs.AI")[lg_to_ai.id] == "cross"
     assert served(day, "CS.ai")[lg_to_ai.id] == "cross"  # arXiv's URLs are case-insensitive
-    replaced = next(it for it in day.items if it.type == "replace" and len({c.split(".")[0] for c in it.categories}) > 1)
+    replaced = next(it for it in day.items
+                    if it.type == "replace" and len({c.split(".")[0] for c in it.categories}) > 1)
     other = next(c for c in replaced.categories[1:] if c.split(".")[0] != replaced.categories[0].split(".")[0])
     assert served(day, replaced.categories[0])[replaced.id] == "replace"
     assert served(day, other)[replaced.id] == "replace-cross"
