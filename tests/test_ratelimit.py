@@ -183,3 +183,40 @@ def test_redis_down_is_transient():
     limiter = make_limiter("redis://127.0.0.1:1/0", 60, 1000)  # nothing listens on port 1
     with pytest.raises(TransientError, match="rate limiter unavailable"):
         limiter.acquire(1, 0)
+
+
+# -- tokens per minute across processes ------------------------------------------------------------
+TPM, BURST, COST = 6000, 1.0, 25  # 100 tokens/s, at most 1 s ahead; requests of 25 tokens
+
+
+def _tpm_process(redis_url: str, barrier, results, seconds: float) -> None:
+    """One replica in its own OS process: takes COST-token requests for `seconds`, reports
+    (tokens granted, loop start, loop end) on the system-wide monotonic clock."""
+    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), rpm=60_000, tpm=TPM, key_prefix="tpm",
+                               burst_seconds=BURST)
+    barrier.wait()
+    start = time.monotonic()
+    granted = 0
+    while time.monotonic() < start + seconds:
+        if limiter.acquire(COST, max_wait=0.5) == 0.0:
+            granted += COST
+    results.put((granted, start, time.monotonic()))
+
+
+def test_token_limit_is_shared_across_processes(redis_url):
+    """Two processes share one tokens-per-minute budget: everything granted between the first
+    and the last grant fits in tpm/60 tokens per second plus the burst, whatever the load (a
+    per-process limit would grant each process that much)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_tpm_process, args=(redis_url, barrier, results, 3.0)) for _ in range(2)]
+    [p.start() for p in procs]
+    got = [results.get(timeout=120) for _ in procs]
+    [p.join(timeout=30) for p in procs]
+    assert [p.exitcode for p in procs] == [0, 0]
+    granted = [g for g, _, _ in got]
+    window = max(end for _, _, end in got) - min(start for _, start, _ in got)
+    allowed = TPM / 60 * (window + BURST)
+    assert all(g > 0 for g in granted), granted  # both replicas were served
+    assert sum(granted) <= allowed, (granted, window, allowed)
+    assert sum(granted) > allowed / 4  # and the budget was really used (not a limiter granting nothing)
