@@ -23,9 +23,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/arxiv-bot run
 
-## The whole test suite (needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432)
+## The whole test suite (needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432): in
+## TEST_WORKERS parallel processes (pytest-xdist; most tests wait on processes and sockets, so more
+## workers than cores pay off), then the tests marked `alone` by themselves.
+TEST_WORKERS ?= 4
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	@status=0; \
+	  $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not alone" || status=$$?; \
+	  $(BIN)/python -m pytest -q -m alone || status=$$?; \
+	  exit $$status
 
 ## The pipeline on a recorded announcement day served by the local arXiv stand-in, then the web page.
 ## Needs only the runtime install (the stand-in uses the standard library and lxml). Both ports are

@@ -41,6 +41,7 @@ def _client(base: str, deadline: float, out: list, errors: list, n: int) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # 200 clients on 2 cores: the rest of the suite would be its load, and it theirs
 def test_web_under_200_clients_while_publishing(tmp_path, pg_url):
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
         stack = make_stack(tmp_path, pg_url, arxiv, llm)

@@ -206,24 +206,25 @@ def run_two_processes(arxiv, redis_url, interval: float, counts: tuple[int, int]
 
 # The pacer lets a request go at its slot; the request reaches the stand-in's accept() after the
 # process has connected and sent it, which on a loaded 2-core machine can take a good part of a
-# second. So the gaps seen at the server are checked against a bound that holds there: far above
-# what unpaced (or per-process paced) senders give, which is about 0. The slots themselves are
-# checked exactly on Redis' clock below; bench/bench_pacing.py prints the gaps as measured.
-SLACK = 0.4
+# second (more while the suite runs in parallel). So the gaps seen at the server are checked
+# against a bound that holds there: far above what unpaced (or per-process paced) senders give,
+# which is about 0. The slots themselves are checked exactly on Redis' clock below;
+# bench/bench_pacing.py prints the gaps as measured.
+SLACK = {1.0: 0.5, 3.0: 1.0}
 
 
 def test_redis_pacer_spaces_two_processes(arxiv, redis_url):
     times = run_two_processes(arxiv, redis_url, 1.0, (3, 3))
     assert len(times) == 6
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 1.0 - SLACK, gaps
+    assert min(gaps) >= 1.0 - SLACK[1.0], gaps
 
 
 def test_redis_pacer_at_arxivs_real_interval(arxiv, redis_url):
     times = run_two_processes(arxiv, redis_url, 3.0, (2, 1))
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 3.0 - SLACK, gaps
+    assert min(gaps) >= 3.0 - SLACK[3.0], gaps
 
 
 def test_redis_pacer_slots_on_redis_time(redis_url):

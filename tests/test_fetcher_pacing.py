@@ -21,7 +21,7 @@ from tests.procs import Stack, write_config
 from tests.redis_dbs import lock_free_db
 from tests.standins.arxiv import ArxivStandin
 
-SLACK = 0.4
+SLACK = 1.0
 
 
 @pytest.fixture
