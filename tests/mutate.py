@@ -40,7 +40,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "arxiv_pacing": ("shared/arxiv_pacing.py", ["tests/test_fetcher_client.py"]),
     "rss": ("services/fetcher/rss.py", ["tests/test_fetcher_parse.py", "tests/test_fetcher_client.py",
                                         "tests/test_fetcher_watermarks.py", "tests/test_pass_inprocess.py"]),
-    "sanitize": ("shared/render/sanitize.py", ["tests/test_render.py", "tests/test_render_tex.py"]),
+    "sanitize": ("shared/render/sanitize.py", ["tests/test_render_sanitize.py", "tests/test_render.py",
+                                               "tests/test_render_tex.py"]),
 }
 SKIP = {".git", ".venv", ".mutation", "mutants", "data", "output", "bench"}  # at the top level
 SKIP_ANYWHERE = {"__pycache__", ".pytest_cache"}
