@@ -114,8 +114,9 @@ def main(argv: list[str]) -> int:
         summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != "seconds")
         print(f"{name:13} {MODULES[name][0]:34} {summary or 'no mutants'} ({counts['seconds']} s); "
               f"{len(survivors)} surviving, {len(open_ones)} not explained in docs/MUTATION.md", flush=True)
-        for n, d in open_ones:
-            print(f"  {n}\n" + "".join(f"    {line}\n" for line in d.strip().splitlines()[3:]), end="", flush=True)
+        for n, d in open_ones:  # the changed lines only
+            changed = [line for line in d.splitlines()[3:] if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+            print(f"  {n}\n" + "".join(f"    {line}\n" for line in changed), end="", flush=True)
     return 1 if unexplained else 0
 
 
