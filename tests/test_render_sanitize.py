@@ -11,7 +11,7 @@ from shared.render.sanitize import clean_html, cut, md_escape, plain, safe_url, 
 FRAGMENT = ('<p><a href="http://x.org/" title="t" onclick="y">a</a> <img src="x.png"> <u>u</u> '
             '<span style="c">s</span> <!-- note --> <a href="mailto:a@b.org">m</a> <a href="HTTP://X.ORG/">up</a> '
             '<a href="ftp://x">f</a> <a href="https://y.org/">s</a></p>'
-            '<table><tr><td align="left" class="k">c</td></tr></table><ol start="3" type="a"><li>i</li></ol>')
+            '<table><tr><td align="left" class="k" colspan="2">c</td></tr></table><ol start="3" type="a"><li>i</li></ol>')
 
 
 def test_clean_html_keeps_only_the_allow_list():
