@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import multiprocessing
 import threading
 from collections import Counter
@@ -210,10 +211,11 @@ def age_everything(S) -> None:
         s.execute(update(Pass).values(updated_at=old))
 
 
-def test_sweep_resends_stuck_summaries_only(swept):
+def test_sweep_resends_stuck_summaries_only(swept, caplog):
     from shared.lifecycle import sweep
 
     rt, S = swept
+    caplog.set_level(logging.INFO, logger="shared.lifecycle")
     pending = {"summary_state": SUM_PENDING, "scored": True}
     pass_id = seed(S, PASS_SUMMARIZING, {
         "2411.00001": {**pending},                                    # stuck: re-sent
@@ -228,6 +230,9 @@ def test_sweep_resends_stuck_summaries_only(swept):
     assert sent(rt) == [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid})
                         for pid in ("2411.00001", "2411.00004", "2411.00005")]
     assert sweep(rt) == 0 and sent(rt) == []  # what it re-sent counts as touched
+    # What the fault tests and operators read in the fetcher's log:
+    assert [r.getMessage() for r in caplog.records] == \
+        [f"sweep: pass {pass_id} (summarizing): re-enqueued 3 messages (3 papers)"]
     age_everything(S)
     assert sweep(rt) == 4  # stuck again: the recent one too now, never the live lease
     assert {kw["paper_id"] for _, kw in sent(rt)} == {"2411.00001", "2411.00002", "2411.00004", "2411.00005"}
@@ -276,3 +281,119 @@ def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(s
         assert s.get(Pass, pass_id).status == PASS_PUBLISHING
     finish_all(S.kw["bind"])
     assert sweep(rt) == 0 and sent(rt) == []  # no active pass: nothing to do
+
+
+def test_start_pass_resumes_the_active_pass(swept, caplog):
+    """A second start while a pass is active returns it (not new) and re-sends what it needs."""
+    from shared.lifecycle import start_pass
+
+    rt, S = swept
+    caplog.set_level(logging.INFO, logger="shared.lifecycle")
+    first = start_pass(rt, trigger="beat")
+    assert sent(rt) == [(names.FETCH_PASS, {"pass_id": first[0]})] and first[1] is True
+    assert start_pass(rt, trigger="cli") == (first[0], False)
+    assert sent(rt) == [(names.FETCH_PASS, {"pass_id": first[0]})]
+    assert [r.getMessage() for r in caplog.records] == \
+        [f"pass {first[0]} already active (fetching); resuming it (1 messages)"]
+    with S() as s:
+        p = s.get(Pass, first[0])
+        assert (p.trigger, p.status, p.active, p.no_summaries) == ("beat", PASS_FETCHING, 1, False)
+    finish_all(S.kw["bind"])
+    second = start_pass(rt, trigger="cli", no_summaries=True)
+    assert second == (first[0] + 1, True)
+    with S() as s:
+        assert s.get(Pass, second[0]).no_summaries is True
+
+
+# -- transitions and helpers, one by one ------------------------------------------------------------
+
+def test_resume_resends_everything_unfinished_at_once(swept):
+    """Resuming (start_pass on an active pass) has no age filter and ignores leases: every
+    message that may have been lost is sent again; handlers ignore what is done."""
+    from shared.lifecycle import start_pass
+
+    rt, S = swept
+    pending = {"summary_state": SUM_PENDING, "scored": True}
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00031": {**pending, "age": dt.timedelta(0)},
+                                        "2411.00032": {**pending, "lease": (1, 600)},
+                                        "2411.00033": {"summary_state": "done", "scored": True}})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": p})
+                        for p in ("2411.00031", "2411.00032")]
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SCORING, {"2411.00041": {"scored": False, "age": dt.timedelta(0)},
+                                     "2411.00042": {"scored": True}, "2411.00043": {"scored": False}})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": ["2411.00041", "2411.00043"]})]
+
+
+def test_terminal_transitions_record_why_and_free_the_slot(swept):
+    from shared import passes
+    from shared.models import PASS_EMPTY, PASS_FAILED
+
+    rt, S = swept
+    with S.begin() as s:
+        failed = Pass(status=PASS_FETCHING, active=1, trigger="test")
+        s.add(failed)
+        s.flush()
+        assert passes.fetch_failed(s, failed.id, "arXiv said no " + "x" * 3000) is True
+        assert passes.fetch_failed(s, failed.id, "again") is False  # terminal already: nothing changes
+    with S() as s:
+        p = s.get(Pass, failed.id)
+        assert (p.status, p.active) == (PASS_FAILED, None) and p.finished_at is not None
+        assert p.error.startswith("arXiv said no ") and len(p.error) == 2000
+    with S.begin() as s:
+        empty = Pass(status=PASS_FETCHING, active=1, trigger="test")
+        s.add(empty)
+        s.flush()
+        assert passes.no_announcement(s, empty.id, "2024-11-30") is True
+    with S() as s:
+        p = s.get(Pass, empty.id)
+        assert (p.status, p.active, p.note, p.error) == (PASS_EMPTY, None, "no announcement (2024-11-30)", None)
+    with S.begin() as s:  # a transition from the wrong state does nothing
+        scoring = Pass(status=PASS_SCORING, active=1, trigger="test")
+        s.add(scoring)
+        s.flush()
+        assert passes.no_announcement(s, scoring.id, "2024-11-30") is False
+        assert passes.published(s, scoring.id) is False
+        assert passes.fetched(s, scoring.id, ["2411.00001"]) == []
+        assert passes.advance(s, scoring.id, PASS_FETCHING, PASS_SCORING) is False
+        assert passes.advance(s, scoring.id, PASS_SCORING, PASS_SUMMARIZING) is True
+    with S() as s:
+        assert s.get(Pass, scoring.id).status == PASS_SUMMARIZING
+
+
+def test_score_batches_and_touches_cover_every_item(swept):
+    from shared import passes
+
+    rt, S = swept
+    ids = [f"2411.{i:05d}" for i in range(1201)]
+    batches = passes.score_batches(7, ids)
+    assert [len(kw["paper_ids"]) for _, kw in batches] == [500, 500, 201]
+    assert [i for _, kw in batches for i in kw["paper_ids"]] == ids and {t for t, _ in batches} == {names.SCORE_BATCH}
+    assert passes.score_batches(7, []) == []
+    many = {f"2411.{i:05d}": {"scored": False} for i in range(2001)}
+    pass_id = seed(S, PASS_SCORING, many)
+    before = utcnow()
+    with S.begin() as s:
+        passes.touch_items(s, pass_id, list(many))
+    with S() as s:
+        assert s.scalar(select(func.count()).select_from(PassItem).where(PassItem.updated_at < before)) == 0
+
+
+def test_summaries_off_reasons(tmp_path, sqlite_url):
+    from shared import passes
+
+    engine = make_engine(sqlite_url)
+    off = runtime(write_config(tmp_path, ai_summary={"enabled": False}), sqlite_url, engine)
+    p = Pass(no_summaries=False)
+    assert passes.summaries_off_reason(off.config, off.settings, p) == \
+        "AI summaries disabled in config.json (ai_summary.enabled is false)"
+    assert passes.summaries_off_reason(off.config, off.settings, Pass(no_summaries=True)) == \
+        "AI summaries turned off for this run (--no-summaries)"
+    home = tmp_path / "on"
+    home.mkdir()
+    on = runtime(write_config(home), sqlite_url, engine)
+    assert passes.summaries_off_reason(on.config, on.settings, p) == \
+        f"AI summaries disabled: set {on.settings.llm_key_env}"
+    engine.dispose()
