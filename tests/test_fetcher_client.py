@@ -327,3 +327,21 @@ def test_https_verifies_against_certifi_or_ssl_cert_file(tmp_path, monkeypatch):
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         with make_client(arxiv) as c:
             assert c.fetch_announcements(["cs.DC"]).items
+
+
+def test_redis_pacer_waits_out_a_send_it_did_not_reserve(redis_url):
+    """The send check on waking: another process sent just now (recorded in `<key>:sent`), so this
+    one's free slot is not enough: it waits until the interval has passed since that send."""
+    import redis
+
+    from shared.arxiv_pacing import RedisPacer, make_pacer
+
+    r = redis.Redis.from_url(redis_url)
+    pacer = RedisPacer(r, 0.3, key="late")
+    started = time.monotonic()
+    seconds, micros = r.time()
+    r.set("late:sent", repr(seconds + micros / 1e6))
+    waited = pacer.wait()
+    assert waited > 0 and time.monotonic() - started >= 0.29
+    default = make_pacer(redis_url, 3.0)
+    assert (default.interval, default.margin) == (3.0, 0.05)  # the margin keeps late wake-ups rare

@@ -220,3 +220,21 @@ def test_token_limit_is_shared_across_processes(redis_url):
     assert all(g > 0 for g in granted), granted  # both replicas were served
     assert sum(granted) <= allowed, (granted, window, allowed)
     assert sum(granted) > allowed / 4  # and the budget was really used (not a limiter granting nothing)
+
+
+def test_limiter_settings_and_edges(redis_url):
+    local = LocalRateLimiter(600, 60_000, burst_seconds=2.0)
+    assert local.interval == pytest.approx(0.1 * 1.03) and local.token_cost == pytest.approx(0.001)
+    assert local.burst == 2.0
+    for rpm, tpm in ((0, 10), (10, 0), (-1, 10)):
+        with pytest.raises(ValueError, match="rpm and tpm must be positive"):
+            LocalRateLimiter(rpm, tpm)
+    local.penalize(-5.0)  # a negative pause is no pause
+    assert local.acquire(1, max_wait=0) == 0.0
+    assert local.acquire(1, max_wait=-1.0) > 0  # refused at once, not after a negative wait
+    down = make_limiter("redis://127.0.0.1:1/0", 60, 1000)
+    with pytest.raises(TransientError, match=r"^rate limiter unavailable \(Redis\): ConnectionError$"):
+        down.penalize(1.0)
+    shared = make_limiter(redis_url, 60, 1000, key_prefix="edge")
+    shared.penalize(-5.0)
+    assert shared.acquire(1, max_wait=0) == 0.0
