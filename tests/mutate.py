@@ -38,9 +38,11 @@ MODULES: dict[str, tuple] = {
     "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_pass_inprocess.py"]),
     "ratelimit": ("services/summarizer/ratelimit.py", ["tests/test_ratelimit.py"]),
     "arxiv_pacing": ("shared/arxiv_pacing.py", ["tests/test_fetcher_client.py"]),
-    # The announce-type rules only: the parsers have their own tests on every recorded feed.
-    "rss": ("services/fetcher/rss.py", ["tests/test_fetcher_parse.py", "tests/test_fetcher_client.py",
-                                        "tests/test_fetcher_watermarks.py"], ["in_set", "relevant", "effective_type"]),
+    # The announce-type rules only (shared/arxiv.py since the readers; the feed parsers have their
+    # own tests on every recorded feed).
+    "effective_types": ("shared/arxiv.py", ["tests/test_shared_arxiv.py", "tests/test_fetcher_parse.py",
+                                            "tests/test_fetcher_client.py", "tests/test_fetcher_watermarks.py"],
+                        ["in_set", "relevant", "effective_type"]),
     "sanitize": ("shared/render/sanitize.py", ["tests/test_render_sanitize.py", "tests/test_render.py",
                                                "tests/test_render_tex.py"]),
 }

@@ -2,8 +2,8 @@
 calls), against the arXiv and LLM stand-ins over HTTP on a real SQLite database. The same stage
 handlers and pass transitions as the workers; in-process, so the mutation check (tests/mutate.py)
 sees every function it reaches. Asserts the pass's outcome row by row: every transition taken
-once, the selection, the summaries (one provider call each, reused by the next pass), the
-publication.
+once, the selection, the summaries (one provider call each), the publication, and a second pass
+over the same day (no paper shown twice, summaries off with the reason).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from shared.models import (PASS_PUBLISHED, SUM_DONE, SUM_SKIPPED, SUMMARY_DONE, Pass, PassItem, Publication,
-                           Summary)
+from shared.models import (ITEM_WANTS_SUMMARY, PASS_PUBLISHED, SUM_DONE, SUM_SKIPPED, SUMMARY_DONE, Pass,
+                           PassItem, PassProfile, ProfileItem, Publication, Summary, SummaryJob)
 from tests.faults import LLM_KEY, make_stack
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.arxiv_feeds import DEFAULT_DAY, load_day, listed_in
@@ -27,7 +27,7 @@ def dc_items() -> int:
 
 @pytest.fixture
 def embedded(tmp_path, sqlite_url):
-    """run(no_summaries=False) -> (pass row, items) after one in-process pass."""
+    """run(no_summaries=False) -> the pass row after one in-process pass."""
     from arxiv_bot.embedded import run_pass
     from shared.db import make_engine, session_factory
     from shared.runtime import set_runtime
@@ -36,17 +36,15 @@ def embedded(tmp_path, sqlite_url):
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
         # One category and a short digest: the whole pass takes seconds (the mutation check runs it often).
         stack = make_stack(tmp_path, sqlite_url, arxiv, llm, categories=["cs.DC"], max_papers=6,
-                           ai_summary={"max_papers_to_summarize": 3})
+                           ai_summary={"max_papers_to_summarize": 3, "input": "abstract"})
         config, settings = load(stack.env["ARXIV_BOT_CONFIG"], {**stack.env, "BROKER_URL": "", "REDIS_URL": ""})
         engine = make_engine(sqlite_url)
         S = session_factory(engine)
 
-        def run(no_summaries: bool = False):
+        def run(no_summaries: bool = False) -> Pass:
             assert run_pass(config, settings, no_summaries=no_summaries, quiet=True) == 0
             with S() as s:
-                p = s.scalars(select(Pass).order_by(Pass.id.desc())).first()
-                items = list(s.scalars(select(PassItem).where(PassItem.pass_id == p.id)))
-                return p, items
+                return s.scalars(select(Pass).order_by(Pass.id.desc())).first()
         try:
             yield run, S, llm, stack
         finally:
@@ -58,38 +56,46 @@ def chat_calls(llm) -> int:
     return sum(1 for _, path, _, status in llm.requests if path.endswith("/chat/completions") and status == 200)
 
 
+def digest(S, pass_id: int) -> list[ProfileItem]:
+    with S() as s:
+        return list(s.scalars(select(ProfileItem).where(ProfileItem.pass_id == pass_id,
+                                                        ProfileItem.profile == "default")
+                              .order_by(ProfileItem.rank)))
+
+
 def test_embedded_pass_in_process(embedded):
     run, S, llm, stack = embedded
-    p, items = run()
+    p = run()
     assert (p.status, p.active, p.error) == (PASS_PUBLISHED, None, None)
     assert p.day.isoformat() == "2024-11-28" and p.finished_at is not None
-    assert p.fetched == len(items) == dc_items() and all(it.scored for it in items)
-    ranked = sorted((it for it in items if it.rank is not None), key=lambda it: it.rank)
-    assert [it.rank for it in ranked] == list(range(1, 7)) and p.selected == 6
-    assert p.candidates == sum(it.candidate for it in items) >= 6
-    assert [it.summary_state for it in ranked] == [SUM_DONE] * 3 + [None] * 3  # the best scored get them
+    with S() as s:
+        fetched = s.scalar(select(func.count()).select_from(PassItem).where(PassItem.pass_id == p.id))
+        prof = s.get(PassProfile, (p.id, "default"))
+    assert p.fetched == fetched == dc_items()
+    assert (prof.scored, prof.published, prof.selected) == (True, True, 6) and prof.candidates >= 6
+    ranked = digest(S, p.id)
+    assert [it.rank for it in ranked] == list(range(1, 7))
+    assert [it.summary_state for it in ranked] == [ITEM_WANTS_SUMMARY] * 3 + [None] * 3  # the best scored
     assert chat_calls(llm) == 3
     with S() as s:
+        jobs = list(s.scalars(select(SummaryJob).where(SummaryJob.pass_id == p.id)))
+        assert sorted(j.paper_id for j in jobs) == sorted(it.paper_id for it in ranked[:3])
+        assert all(j.state == SUM_DONE and j.summary_id for j in jobs)
         sums = list(s.scalars(select(Summary)))
         assert len(sums) == 3 and all(x.status == SUMMARY_DONE and x.provider_calls == 1 and x.lease_owner is None
-                                       and x.lease_expires_at is None for x in sums)
+                                      and x.lease_expires_at is None for x in sums)
         assert p.prompt_tokens == sum(x.prompt_tokens for x in sums) > 0
         assert s.scalar(select(func.count()).select_from(Publication).where(Publication.pass_id == p.id)) == 1
     papers = json.loads((stack.output_dir / "papers.json").read_text())
     assert [x["id"] for x in papers] == [it.paper_id for it in ranked]
 
-    # The same day again: a new pass, the same digest, every summary reused (no provider call).
-    again, items2 = run()
-    assert again.id == p.id + 1 and again.status == PASS_PUBLISHED
-    assert chat_calls(llm) == 3 and again.prompt_tokens == 0
-    assert {it.paper_id: it.summary_state for it in items2 if it.rank} == \
-        {it.paper_id: it.summary_state for it in ranked}
+    # The same day again, --no-summaries: a new pass, none of the papers shown before (a paper
+    # appears in a profile's digests once), the reason instead of summaries, no provider call.
+    off = run(no_summaries=True)
+    assert off.id == p.id + 1 and off.status == PASS_PUBLISHED and off.no_summaries
+    again = digest(S, off.id)
+    assert again and not {it.paper_id for it in again} & {it.paper_id for it in ranked}
+    assert chat_calls(llm) == 3
+    assert all(it.summary_state == SUM_SKIPPED and "--no-summaries" in it.note for it in again[:3])
     with S() as s:
-        assert s.scalar(select(func.count()).select_from(Summary)) == 3
         assert s.scalar(select(func.count()).select_from(Pass).where(Pass.active == 1)) == 0
-
-    # --no-summaries: the digest says why, nothing is called.
-    off, items3 = run(no_summaries=True)
-    assert off.status == PASS_PUBLISHED and off.no_summaries and chat_calls(llm) == 3
-    top = sorted((it for it in items3 if it.rank), key=lambda it: it.rank)[:3]
-    assert all(it.summary_state == SUM_SKIPPED and "--no-summaries" in it.note for it in top)

@@ -4,8 +4,9 @@
   shared.passes.begin) released together behind a barrier, round after round, in threads of one
   process and in separate OS processes, open exactly one active pass per round; every loser gets
   that pass back.
-- The sweep (shared.lifecycle.sweep) re-sends only work untouched for stuck_after_seconds, never
-  a summary under a live lease, and marks what it re-sent so it is not re-sent on the next tick.
+- The sweep (shared.lifecycle.sweep) re-sends only work untouched for stuck_after_seconds (profiles
+  to score or publish, summary jobs), never a summary under a live lease, and marks what it
+  re-sent so it is not re-sent on the next tick.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from sqlalchemy import func, select, update
 from shared import names
 from shared.db import ensure_schema, make_engine, session_factory
 from shared.models import (PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING, PASS_SUMMARIZING,
-                           SUM_PENDING, SUMMARY_LEASED, Paper, Pass, PassItem, Summary, utcnow)
+                           SUM_DONE, SUM_PENDING, SUMMARY_LEASED, Paper, Pass, PassProfile, Summary, SummaryJob,
+                           utcnow)
 from tests.procs import write_config
 
 THREADS, THREAD_ROUNDS = 8, 12
@@ -171,29 +173,37 @@ def swept(tmp_path, db_url):
     engine.dispose()
 
 
-def seed(S, status: str, items: dict[str, dict], pass_age: dt.timedelta = OLD) -> int:
-    """An active pass in `status` whose items are {paper_id: PassItem fields (+ "age", "lease")}.
-    "lease": (version, seconds until expiry) of a leased summary row for that paper."""
+def seed(S, status: str, jobs: dict[str, dict] | None = None, profiles: dict[str, dict] | None = None,
+         pass_age: dt.timedelta = OLD) -> int:
+    """An active pass in `status` with summary jobs {paper_id: SummaryJob fields (+ "age",
+    "lease": (version, language, seconds until expiry) of a leased summary row)} and pass
+    profiles {slug: PassProfile fields (+ "age")}."""
     now = utcnow()
     with S.begin() as s:
         p = Pass(status=status, active=1, trigger="test", day=DAY)
         s.add(p)
         s.flush()
-        for rank, (pid, spec) in enumerate(items.items(), 1):
+        for priority, (pid, spec) in enumerate((jobs or {}).items()):
             spec = dict(spec)
             age, lease = spec.pop("age", OLD), spec.pop("lease", None)
-            s.add(Paper(id=pid, version=spec.get("version", 1), title=f"Paper {pid}", abstract="A.", authors=["A"],
-                        primary_category="cs.LG", categories=["cs.LG"], announced=DAY, version_announced=DAY))
-            s.flush()
-            s.add(PassItem(pass_id=p.id, paper_id=pid, version=spec.pop("version", 1), announce_type="new",
-                           announced=DAY, rank=rank, **spec))
+            version, language = spec.pop("version", 1), spec.pop("language", "en")
+            if s.get(Paper, pid) is None:
+                s.add(Paper(id=pid, version=version, title=f"Paper {pid}", abstract="A.", authors=["A"],
+                            primary_category="cs.LG", categories=["cs.LG"], announced=DAY, version_announced=DAY))
+                s.flush()
+            s.add(SummaryJob(pass_id=p.id, paper_id=pid, language=language, version=version, priority=priority,
+                             updated_at=now - age, **{"state": SUM_PENDING, **spec}))
             if lease is not None:
-                version, expires_in = lease
-                s.add(Summary(paper_id=pid, version=version, model="m", prompt_hash="h", language="en",
+                l_version, l_language, expires_in = lease
+                s.add(Summary(paper_id=pid, version=l_version, model="m", prompt_hash="h", language=l_language,
                               input_mode="abstract", status=SUMMARY_LEASED, lease_owner="peer:1:1",
                               lease_expires_at=now + dt.timedelta(seconds=expires_in)))
-            s.flush()
-            s.execute(update(PassItem).where(PassItem.paper_id == pid).values(updated_at=now - age))
+        for slug, spec in (profiles or {}).items():
+            spec = dict(spec)
+            age = spec.pop("age", OLD)
+            s.add(PassProfile(pass_id=p.id, profile=slug, updated_at=now - age,
+                              **{"scored": False, "published": False, **spec}))
+        s.flush()
         s.execute(update(Pass).where(Pass.id == p.id).values(updated_at=now - pass_age))
         return p.id
 
@@ -207,8 +217,13 @@ def sent(rt) -> list[tuple[str, dict]]:
 def age_everything(S) -> None:
     old = utcnow() - OLD
     with S.begin() as s:
-        s.execute(update(PassItem).values(updated_at=old))
+        s.execute(update(SummaryJob).values(updated_at=old))
+        s.execute(update(PassProfile).values(updated_at=old))
         s.execute(update(Pass).values(updated_at=old))
+
+
+def job(pass_id: int, paper_id: str, language: str = "en") -> tuple[str, dict]:
+    return (names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": paper_id, "language": language})
 
 
 def test_sweep_resends_stuck_summaries_only(swept, caplog):
@@ -216,58 +231,69 @@ def test_sweep_resends_stuck_summaries_only(swept, caplog):
 
     rt, S = swept
     caplog.set_level(logging.INFO, logger="shared.lifecycle")
-    pending = {"summary_state": SUM_PENDING, "scored": True}
     pass_id = seed(S, PASS_SUMMARIZING, {
-        "2411.00001": {**pending},                                    # stuck: re-sent
-        "2411.00002": {**pending, "age": dt.timedelta(seconds=5)},    # touched 5 s ago: left alone
-        "2411.00003": {**pending, "lease": (1, 600)},                 # a worker is calling: left alone
-        "2411.00004": {**pending, "lease": (1, -30)},                 # its worker died: re-sent
-        "2411.00005": {**pending, "version": 2, "lease": (1, 600)},   # live lease on an older version
-        "2411.00006": {"summary_state": "done", "scored": True},      # finished
-        "2411.00007": {"summary_state": None, "scored": True},        # not selected
+        "2411.00001": {},                                         # stuck: re-sent
+        "2411.00002": {"age": dt.timedelta(seconds=5)},           # touched 5 s ago: left alone
+        "2411.00003": {"lease": (1, "en", 600)},                  # a worker is calling: left alone
+        "2411.00004": {"lease": (1, "en", -30)},                  # its worker died: re-sent
+        "2411.00005": {"version": 2, "lease": (1, "en", 600)},    # live lease on an older version
+        "2411.00006": {"language": "zh", "lease": (1, "en", 600)},  # live lease in another language
+        "2411.00007": {"state": SUM_DONE},                        # finished
     })
-    assert sweep(rt) == 3
-    assert sent(rt) == [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": pid})
-                        for pid in ("2411.00001", "2411.00004", "2411.00005")]
+    assert sweep(rt) == 4
+    assert sent(rt) == [job(pass_id, "2411.00001"), job(pass_id, "2411.00004"), job(pass_id, "2411.00005"),
+                        job(pass_id, "2411.00006", "zh")]
     assert sweep(rt) == 0 and sent(rt) == []  # what it re-sent counts as touched
     # What the fault tests and operators read in the fetcher's log:
-    assert [r.getMessage() for r in caplog.records] == \
-        [f"sweep: pass {pass_id} (summarizing): re-enqueued 3 messages (3 papers)"]
+    assert [r.getMessage() for r in caplog.records] == [f"sweep: pass {pass_id} (summarizing): re-enqueued 4 messages"]
     age_everything(S)
-    assert sweep(rt) == 4  # stuck again: the recent one too now, never the live lease
-    assert {kw["paper_id"] for _, kw in sent(rt)} == {"2411.00001", "2411.00002", "2411.00004", "2411.00005"}
+    assert sweep(rt) == 5  # stuck again: the recent one too now, never the live lease
+    assert {kw["paper_id"] for _, kw in sent(rt)} == {"2411.00001", "2411.00002", "2411.00004", "2411.00005",
+                                                      "2411.00006"}
     with S() as s:
         assert s.get(Pass, pass_id).status == PASS_SUMMARIZING
 
 
-def test_sweep_resends_stuck_scoring_and_nudges_a_lost_selection(swept):
+def test_sweep_resends_stuck_scoring_and_nudges_a_lost_planning(swept):
     from shared.lifecycle import sweep
 
     rt, S = swept
-    pass_id = seed(S, PASS_SCORING, {
-        "2411.00011": {"scored": False},
-        "2411.00012": {"scored": False, "age": dt.timedelta(seconds=1)},
-        "2411.00013": {"scored": True},
-    })
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {}, "beta": {"age": dt.timedelta(seconds=1)},
+                                              "gamma": {"scored": True}})
     assert sweep(rt) == 1
-    assert sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": ["2411.00011"]})]
-    assert sweep(rt) == 0 and sent(rt) == []  # 00012 is being scored right now; 00011 was just sent
-    with S.begin() as s:  # everything scored, but the selection never ran (its scorer died)
-        s.execute(update(PassItem).values(scored=True))
+    assert sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": ["alpha"]})]
+    assert sweep(rt) == 0 and sent(rt) == []  # beta is being scored right now; alpha was just sent
+    with S.begin() as s:  # every profile scored, but the planning never ran (its scorer died)
+        s.execute(update(PassProfile).values(scored=True))
     age_everything(S)
-    assert sweep(rt) == 1 and sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": []})]
+    assert sweep(rt) == 1 and sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": []})]
     assert sweep(rt) == 0 and sent(rt) == []  # the nudge is sent once per stuck age
 
 
-@pytest.mark.parametrize("status, task", [(PASS_FETCHING, names.FETCH_PASS), (PASS_PUBLISHING, names.PUBLISH_PASS)])
-def test_sweep_leaves_a_recent_pass_alone_and_nudges_a_stuck_one_once(swept, status, task):
+def test_sweep_resends_stuck_publishing_and_nudges_an_unclosed_pass(swept):
     from shared.lifecycle import sweep
 
     rt, S = swept
-    pass_id = seed(S, status, {}, pass_age=dt.timedelta(seconds=2))
+    pass_id = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True}, "beta": {"scored": True, "published": True},
+                                                 "gamma": {"scored": True, "age": dt.timedelta(seconds=1)}})
+    assert sweep(rt) == 1 and sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": ["alpha"]})]
+    assert sweep(rt) == 0 and sent(rt) == []
+    with S.begin() as s:  # every profile published, but the pass was never closed
+        s.execute(update(PassProfile).values(published=True))
+    assert sweep(rt) == 0  # touched just now
+    age_everything(S)
+    assert sweep(rt) == 1 and sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": []})]
+    assert sweep(rt) == 0 and sent(rt) == []
+
+
+def test_sweep_leaves_a_recent_fetch_alone_and_nudges_a_stuck_one_once(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    pass_id = seed(S, PASS_FETCHING, pass_age=dt.timedelta(seconds=2))
     assert sweep(rt) == 0 and sent(rt) == []
     age_everything(S)
-    assert sweep(rt) == 1 and sent(rt) == [(task, {"pass_id": pass_id})]
+    assert sweep(rt) == 1 and sent(rt) == [(names.FETCH_PASS, {"pass_id": pass_id})]
     assert sweep(rt) == 0 and sent(rt) == []
 
 
@@ -275,8 +301,10 @@ def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(s
     from shared.lifecycle import sweep
 
     rt, S = swept
-    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00021": {"scored": True, "summary_state": "done"}})
-    assert sweep(rt) == 1 and sent(rt) == [(names.PUBLISH_PASS, {"pass_id": pass_id})]
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00021": {"state": SUM_DONE}},
+                   profiles={"alpha": {"scored": True}, "beta": {"scored": True}})
+    assert sweep(rt) == 1
+    assert sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": ["alpha", "beta"]})]
     with S() as s:
         assert s.get(Pass, pass_id).status == PASS_PUBLISHING
     finish_all(S.kw["bind"])
@@ -313,18 +341,16 @@ def test_resume_resends_everything_unfinished_at_once(swept):
     from shared.lifecycle import start_pass
 
     rt, S = swept
-    pending = {"summary_state": SUM_PENDING, "scored": True}
-    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00031": {**pending, "age": dt.timedelta(0)},
-                                        "2411.00032": {**pending, "lease": (1, 600)},
-                                        "2411.00033": {"summary_state": "done", "scored": True}})
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00031": {"age": dt.timedelta(0)},
+                                        "2411.00032": {"lease": (1, "en", 600)},
+                                        "2411.00033": {"state": SUM_DONE}})
     assert start_pass(rt) == (pass_id, False)
-    assert sent(rt) == [(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": p})
-                        for p in ("2411.00031", "2411.00032")]
+    assert sent(rt) == [job(pass_id, "2411.00031"), job(pass_id, "2411.00032")]
     finish_all(S.kw["bind"])
-    pass_id = seed(S, PASS_SCORING, {"2411.00041": {"scored": False, "age": dt.timedelta(0)},
-                                     "2411.00042": {"scored": True}, "2411.00043": {"scored": False}})
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {"age": dt.timedelta(0)}, "beta": {"scored": True},
+                                              "gamma": {}})
     assert start_pass(rt) == (pass_id, False)
-    assert sent(rt) == [(names.SCORE_BATCH, {"pass_id": pass_id, "paper_ids": ["2411.00041", "2411.00043"]})]
+    assert sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": ["alpha", "gamma"]})]
 
 
 def test_terminal_transitions_record_why_and_free_the_slot(swept):
@@ -355,30 +381,40 @@ def test_terminal_transitions_record_why_and_free_the_slot(swept):
         s.add(scoring)
         s.flush()
         assert passes.no_announcement(s, scoring.id, "2024-11-30") is False
-        assert passes.published(s, scoring.id) is False
-        assert passes.fetched(s, scoring.id, ["2411.00001"]) == []
+        assert passes.close_publishing(s, scoring.id) is False
+        assert passes.fetched(s, scoring.id, 3, ["default"]) == []
+        assert passes.claim_publishing(s, scoring.id, ["default"]) == []
         assert passes.advance(s, scoring.id, PASS_FETCHING, PASS_SCORING) is False
         assert passes.advance(s, scoring.id, PASS_SCORING, PASS_SUMMARIZING) is True
     with S() as s:
         assert s.get(Pass, scoring.id).status == PASS_SUMMARIZING
 
 
-def test_score_batches_and_touches_cover_every_item(swept):
+def test_fetched_batches_and_touches_cover_every_profile(swept):
     from shared import passes
 
     rt, S = swept
-    ids = [f"2411.{i:05d}" for i in range(1201)]
-    batches = passes.score_batches(7, ids)
-    assert [len(kw["paper_ids"]) for _, kw in batches] == [500, 500, 201]
-    assert [i for _, kw in batches for i in kw["paper_ids"]] == ids and {t for t, _ in batches} == {names.SCORE_BATCH}
-    assert passes.score_batches(7, []) == []
-    many = {f"2411.{i:05d}": {"scored": False} for i in range(2001)}
-    pass_id = seed(S, PASS_SCORING, many)
+    slugs = [f"p{i:04d}" for i in range(1201)]
+    with S.begin() as s:
+        p = Pass(status=PASS_FETCHING, active=1, trigger="test")
+        s.add(p)
+        s.flush()
+        work = passes.fetched(s, p.id, 42, slugs, day=DAY)
+        pass_id = p.id
+    assert [len(kw["profiles"]) for _, kw in work] == [200] * 6 + [1]
+    assert [x for _, kw in work for x in kw["profiles"]] == slugs and {t for t, _ in work} == {names.SCORE_PROFILES}
+    with S() as s:
+        row = s.get(Pass, pass_id)
+        assert (row.status, row.fetched, row.day) == (PASS_SCORING, 42, DAY)
+        assert s.scalar(select(func.count()).select_from(PassProfile).where(
+            PassProfile.pass_id == pass_id, PassProfile.scored.is_(False), PassProfile.published.is_(False))) == 1201
+    age_everything(S)
     before = utcnow()
     with S.begin() as s:
-        passes.touch_items(s, pass_id, list(many))
+        passes.touch(s, pass_id, work)
     with S() as s:
-        assert s.scalar(select(func.count()).select_from(PassItem).where(PassItem.updated_at < before)) == 0
+        assert s.scalar(select(func.count()).select_from(PassProfile).where(PassProfile.updated_at < before)) == 0
+        assert s.get(Pass, pass_id).updated_at < before  # profile messages do not touch the pass
 
 
 def test_summaries_off_reasons(tmp_path, sqlite_url):

@@ -15,7 +15,7 @@ from services.summarizer.lease import claim, lease_owner, release
 from shared.db import ensure_schema, make_engine, session_factory
 from shared.errors import TransientError
 from shared.models import (PASS_SUMMARIZING, SUM_BUDGET, SUM_PENDING, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED,
-                           SUMMARY_LEASED, Paper, Pass, PassItem, Summary, utcnow)
+                           SUMMARY_LEASED, Paper, Pass, Summary, SummaryJob, utcnow)
 from tests.faults import wait_until
 from tests.procs import write_config
 from tests.test_shared_passes import runtime
@@ -27,7 +27,7 @@ LEASE = 120.0
 
 @pytest.fixture
 def db(tmp_path, db_url):
-    """(make_rt(**ai), sessionmaker, pass id) with one paper pending in a summarizing pass."""
+    """(make_rt(**ai), sessionmaker, pass id) with one summary job pending in a summarizing pass."""
     engine = make_engine(db_url)
     ensure_schema(engine)
     S = session_factory(engine)
@@ -37,8 +37,8 @@ def db(tmp_path, db_url):
         p = Pass(status=PASS_SUMMARIZING, active=1, trigger="test", day=DAY)
         s.add(p)
         s.flush()
-        s.add(PassItem(pass_id=p.id, paper_id=KEY["paper_id"], version=1, announce_type="new", scored=True, rank=1,
-                       summary_state=SUM_PENDING))
+        s.add(SummaryJob(pass_id=p.id, paper_id=KEY["paper_id"], language=KEY["language"], version=1,
+                         state=SUM_PENDING))
         pass_id = p.id
 
     def make_rt(key: str = "sk-claim-test", **ai):
@@ -66,11 +66,11 @@ def blocked_on_a_lock(db_url: str) -> bool:
 
 
 def do_claim(rt, S, pass_id):
-    """claim() in its own transaction, as summarize_paper does; returns (result, item state, note)."""
+    """claim() in its own transaction, as summarize_paper does; returns (result, job state, note)."""
     with S.begin() as s:
-        item = s.get(PassItem, (pass_id, KEY["paper_id"]))
-        out = claim(rt, s, item, s.get(Paper, KEY["paper_id"]), KEY)
-        return (out.id if out is not None else None), item.summary_state, item.note
+        job = s.get(SummaryJob, (pass_id, KEY["paper_id"], KEY["language"]))
+        out = claim(rt, s, job, s.get(Paper, KEY["paper_id"]), KEY)
+        return (out.id if out is not None else None), job.state, job.note
 
 
 def summary(S) -> Summary | None:
@@ -93,7 +93,7 @@ def test_first_claim_takes_the_lease(db):
     assert (summ.status, summ.lease_owner, summ.attempts) == (SUMMARY_LEASED, lease_owner(), 1)
     assert before + dt.timedelta(seconds=LEASE) <= summ.lease_expires_at <= after + dt.timedelta(seconds=LEASE)
     with S() as s:
-        assert s.get(PassItem, (pass_id, KEY["paper_id"])).updated_at >= before  # the sweep leaves it alone
+        assert s.get(SummaryJob, (pass_id, KEY["paper_id"], KEY["language"])).updated_at >= before  # sweep: not stuck
 
 
 def test_a_live_lease_is_a_wait_that_does_not_count(db):
@@ -132,14 +132,14 @@ def test_a_done_summary_is_reused_whatever_else(db):
     assert do_claim(make_rt(daily_token_budget=0), S, pass_id)[0] == done_id  # even over budget
 
 
-def test_without_a_key_the_item_is_skipped_with_the_reason(db):
+def test_without_a_key_the_job_is_skipped_with_the_reason(db):
     make_rt, S, pass_id = db
     _, state, note = do_claim(make_rt(key=""), S, pass_id)
     assert state == SUM_SKIPPED and note.startswith("AI summaries disabled")
     assert summary(S) is None  # no lease taken
 
 
-def test_over_the_daily_budget_the_item_is_marked_budget(db):
+def test_over_the_daily_budget_the_job_is_marked_budget(db):
     make_rt, S, pass_id = db
     with S.begin() as s:
         s.get(Pass, pass_id).prompt_tokens = 700
@@ -148,7 +148,7 @@ def test_over_the_daily_budget_the_item_is_marked_budget(db):
     assert state == SUM_BUDGET and note == "1000 of 1000 tokens used today (UTC)"
     assert summary(S) is None
     with S.begin() as s:
-        s.get(PassItem, (pass_id, KEY["paper_id"])).summary_state = SUM_PENDING
+        s.get(SummaryJob, (pass_id, KEY["paper_id"], KEY["language"])).state = SUM_PENDING
     assert do_claim(make_rt(daily_token_budget=1001), S, pass_id)[1] == SUM_PENDING  # 1 token left: call
     assert summary(S).status == SUMMARY_LEASED
 
@@ -210,8 +210,8 @@ def test_two_first_claims_at_once_one_waits(db, db_url):
     rt = make_rt()
     s1 = S()
     s1.begin()
-    item = s1.get(PassItem, (pass_id, KEY["paper_id"]))
-    assert claim(rt, s1, item, s1.get(Paper, KEY["paper_id"]), KEY) is None  # inserted, not committed
+    job = s1.get(SummaryJob, (pass_id, KEY["paper_id"], KEY["language"]))
+    assert claim(rt, s1, job, s1.get(Paper, KEY["paper_id"]), KEY) is None  # inserted, not committed
     errors = []
 
     def second():

@@ -42,7 +42,7 @@ def test_second_replica_waits_while_a_live_lease_is_held(tmp_path, db_url, redis
                 assert len(llm.arrivals) == 1, "the second replica called the provider during a live lease"
                 return any(waiting.search(w.output()) for w in workers)
             wait_for(second_replica_waited, 60, "the second replica never met the lease")
-            wait_for(lambda: db.items(pass_id)[pid].summary_state == SUM_DONE, 60, "never summarized")
+            wait_for(lambda: db.items(pass_id)[pid].state == SUM_DONE, 60, "never summarized")
             # The waiting message comes back after the lease's remaining time and finds the work done.
             done = re.compile(r"summarizer\.summarize_paper\[[^\]]+\] succeeded")
             wait_for(lambda: sum(len(done.findall(w.output())) for w in workers) == 2, 60,
@@ -79,7 +79,7 @@ def test_rate_limit_waits_become_countdowns_that_do_not_use_up_retries(tmp_path,
         finally:
             stack.stop()
     items = db.items(pass_id)
-    assert {pid: i.summary_state for pid, i in items.items()} == {r[0]: SUM_DONE for r in rows}, \
+    assert {pid: i.state for pid, i in items.items()} == {r[0]: SUM_DONE for r in rows}, \
         {pid: i.note for pid, i in items.items()}
     logs = "".join(w.output() for w in workers)
     countdowns = re.findall(r"waiting for the shared LLM rate limit; retry in (\d+\.\d)s", logs)
