@@ -315,8 +315,9 @@ def test_start_pass_resumes_the_active_pass(swept, caplog):
 
     rt, S = swept
     caplog.set_level(logging.INFO, logger="shared.lifecycle")
-    first = start_pass(rt, trigger="beat")
+    first = start_pass(rt)  # beat's call: the default trigger
     assert sent(rt) == [(names.FETCH_PASS, {"pass_id": first[0]})] and first[1] is True
+    assert caplog.records == []  # a new pass is not a resumption
     assert start_pass(rt, trigger="cli") == (first[0], False)
     assert sent(rt) == [(names.FETCH_PASS, {"pass_id": first[0]})]
     assert [r.getMessage() for r in caplog.records] == \
