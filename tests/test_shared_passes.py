@@ -380,6 +380,7 @@ def test_terminal_transitions_record_why_and_free_the_slot(swept):
         s.add(scoring)
         s.flush()
         assert passes.no_announcement(s, scoring.id, "2024-11-30") is False
+        assert passes.fetch_failed(s, scoring.id, "a late fetch failure") is False
         assert passes.close_publishing(s, scoring.id) is False
         assert passes.fetched(s, scoring.id, 3, ["default"]) == []
         assert passes.claim_publishing(s, scoring.id, ["default"]) == []
@@ -432,3 +433,29 @@ def test_summaries_off_reasons(tmp_path, sqlite_url):
     assert passes.summaries_off_reason(on.config, on.settings, p) == \
         f"AI summaries disabled: set {on.settings.llm_key_env}"
     engine.dispose()
+
+
+def test_close_scoring_waits_for_every_profile_of_its_pass(swept):
+    """scoring -> summarizing only when no profile of THIS pass is unscored; the winner plans
+    the summaries once, in the same transaction, and sends one message per job."""
+    from shared import passes
+
+    rt, S = swept
+    planned = []
+
+    def plan(session, p):
+        planned.append(p.id)
+        return [("2411.00051", "en"), ("2411.00052", "zh")]
+
+    old = seed(S, PASS_SCORING, profiles={"left-over": {}})  # an unscored profile of another pass
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {"scored": True}, "beta": {}})
+    with S.begin() as s:
+        assert passes.close_scoring(s, pass_id, plan) == [] and planned == []  # beta is not scored yet
+        s.execute(update(PassProfile).where(PassProfile.pass_id == pass_id).values(scored=True))
+    with S.begin() as s:
+        assert passes.close_scoring(s, pass_id, plan) == [job(pass_id, "2411.00051"), job(pass_id, "2411.00052", "zh")]
+        assert passes.close_scoring(s, pass_id, plan) == []  # the second caller loses the flip
+    assert planned == [pass_id] and old != pass_id
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_SUMMARIZING
