@@ -459,3 +459,28 @@ def test_close_scoring_waits_for_every_profile_of_its_pass(swept):
     assert planned == [pass_id] and old != pass_id
     with S() as s:
         assert s.get(Pass, pass_id).status == PASS_SUMMARIZING
+
+
+def test_profile_published_marks_only_that_profile_of_that_pass(swept):
+    from shared import passes
+
+    rt, S = swept
+    other = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True}})
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True}, "beta": {"scored": True}})
+    before = utcnow()
+    with S.begin() as s:
+        assert sorted(passes.claim_publishing(s, pass_id, ["alpha", "beta", "nope"])) == ["alpha", "beta"]
+        passes.profile_published(s, pass_id, "alpha")
+        assert passes.close_publishing(s, pass_id) is False  # beta is not published yet
+    with S() as s:
+        rows = {(r.pass_id, r.profile): r for r in s.scalars(select(PassProfile))}
+    assert rows[(pass_id, "alpha")].published and rows[(pass_id, "alpha")].updated_at >= before
+    assert not rows[(pass_id, "beta")].published and not rows[(other, "alpha")].published
+    with S.begin() as s:
+        assert passes.claim_publishing(s, pass_id, ["alpha", "beta"]) == ["beta"]  # alpha is done
+        passes.profile_published(s, pass_id, "beta")
+        assert passes.close_publishing(s, pass_id) is True and passes.close_publishing(s, pass_id) is False
+    with S() as s:
+        p = s.get(Pass, pass_id)
+        assert (p.status, p.active) == (PASS_PUBLISHED, None)
