@@ -55,7 +55,7 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_ready(self, timeout: float = 60) -> "Worker":
+    def wait_ready(self, timeout: float = 180) -> "Worker":  # a parallel run starts many at once
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             out = self.output()

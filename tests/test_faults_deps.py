@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 
 import httpx
 import pytest
 
-from tests.faults import (LLM_KEY, check_invariants, engine, make_stack, passes, pg_unavailable,
+from tests.faults import (LLM_KEY, check_invariants, make_stack, passes, pg_unavailable,
                           wait_pass, wait_until)
 from tests.procs import BIN, _die_with_parent
 from tests.standins.arxiv import ArxivStandin
@@ -78,29 +79,30 @@ def test_postgres_unavailable_mid_pass(tmp_path, pg_url, redis_url):
     assert "database unavailable" in fetcher_log  # the store failed and was retried, not lost
 
 
-def _leased(db_url: str) -> int:
-    eng = engine(db_url)
-    try:
-        with eng.connect() as c:
-            return c.exec_driver_sql("SELECT count(*) FROM summaries WHERE status='leased'").scalar()
-    finally:
-        eng.dispose()
-
-
 @pytest.mark.slow
 def test_database_outage_after_a_paid_call_does_not_pay_twice(tmp_path, pg_url, redis_url):
-    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=3) as llm:
+    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=5) as llm:
         stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url, ai_summary={"max_retries": 10})
         try:
             stack.start_all()
             stack.cli("trigger")
-            wait_until(lambda: _leased(pg_url), 120, 0.05, what="first summary leased")
+            wait_until(lambda: llm.arrivals, 120, 0.05, what="first provider call")
+            outage_began = time.monotonic()
             with pg_unavailable(pg_url, seconds=10):
-                pass  # the slow answer (3 s) arrives while the database is away
+                pass  # the slow answer (5 s) arrives while the database is away
+            outage_ended = time.monotonic()
             wait_pass(pg_url, timeout=180)
         finally:
             stack.stop()
         check_invariants(pg_url, stack.output_dir, llm)
+    # The outage hit the call in flight: asked before it, answered (and paid) during it...
+    arrived, answered, title, status = llm.answered[0]
+    assert status == 200 and arrived < outage_began < answered < outage_ended, \
+        (arrived, answered, outage_began, outage_ended)
+    # ...so the worker had to keep the paid answer until the database came back, and did.
+    assert "database unavailable while storing a paid summary; retrying" in \
+        (stack.tmp / "worker-summarizer-2.log").read_text()
+    assert [t for _, _, t, st in llm.answered if st == 200].count(title) == 1
 
 
 def test_llm_provider_faults(tmp_path, sqlite_url):

@@ -80,14 +80,18 @@ def test_broken_items_are_skipped_and_the_day_published(tmp_path, sqlite_url):
 
 def test_items_missing_title_or_categories_are_logged(tmp_path, sqlite_url):
     template, items = recorded_feed()
+    all_ids = {_id(it) for it in items}
     no_title, no_cats = _id(items[5]), _id(items[7])
     items[5] = _strip(items[5], b"title")
     items[7] = _strip(items[7], b"category")
     stack, res = _run(tmp_path, assemble(template, items), sqlite_url)
     assert res.returncode == 0, res.stderr
-    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
-        assert not db.execute("SELECT id FROM papers WHERE title = ''").fetchall()
-    assert no_title in res.stderr and no_cats in res.stderr
+    assert _paper_ids(sqlite_url) == all_ids - {no_title, no_cats}  # skipped, and only those
+    skipped = [line for line in res.stderr.splitlines() if "skipping item" in line]
+    assert len(skipped) == 2, res.stderr
+    assert f"skipping item {no_title}: it has no title" in skipped[0]
+    assert f"skipping item {no_cats}: it has no category" in skipped[1]
+    check_invariants(sqlite_url, stack.output_dir)
 
 
 def test_entity_bomb_is_refused_with_one_line(tmp_path, sqlite_url):
@@ -104,10 +108,17 @@ def test_entity_bomb_is_refused_with_one_line(tmp_path, sqlite_url):
 
 def test_invalid_utf8_in_one_item_keeps_the_rest_of_the_day(tmp_path, sqlite_url):
     template, items = recorded_feed()
+    all_ids = {_id(it) for it in items}
+    broken = _id(items[5])
+    title = re.search(rb"<title>(.*?)</title>", items[5], re.S).group(1).decode()
     items[5] = items[5].replace(b"<title>", b"<title>\xff\xfe broken ")
     stack, res = _run(tmp_path, assemble(template, items), sqlite_url)
     assert res.returncode == 0, res.stderr
-    assert len(_paper_ids(sqlite_url)) >= len(items) - 1
+    assert _paper_ids(sqlite_url) == all_ids  # the broken item is kept too
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        (stored,) = db.execute("SELECT title FROM papers WHERE id = ?", (broken,)).fetchone()
+    assert stored == "\ufffd\ufffd broken " + " ".join(title.split())  # repaired: bad bytes -> U+FFFD
+    assert "invalid UTF-8 replaced" in res.stderr
     check_invariants(sqlite_url, stack.output_dir)
 
 

@@ -1,6 +1,6 @@
 """Load (issue 8 req 6): a real `arxiv-bot serve` (gunicorn) under 200 concurrent clients for 30 s
-while passes are being published into the same database: every answer is a success; p50/p99
-are printed (only a generous p99 bound is asserted: this is not a benchmark)."""
+while passes are being published into the same database: every answer is a success and every
+pass publishes. Outcomes only: the latencies (p50/p99) are measured by bench/bench_web_load.py."""
 from __future__ import annotations
 
 import threading
@@ -41,6 +41,7 @@ def _client(base: str, deadline: float, out: list, errors: list, n: int) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # 200 clients on 2 cores: the rest of the suite would be its load, and it theirs
 def test_web_under_200_clients_while_publishing(tmp_path, pg_url):
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
         stack = make_stack(tmp_path, pg_url, arxiv, llm)
@@ -69,11 +70,6 @@ def test_web_under_200_clients_while_publishing(tmp_path, pg_url):
             web.terminate()
             web.wait(timeout=20)
         check_invariants(pg_url, stack.output_dir, llm)
-    latencies.sort()
-    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    print(f"\nweb under load: {len(latencies)} requests from {CLIENTS} clients in {SECONDS:.0f}s, "
-          f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, {len(runs)} passes published meanwhile")
     assert not errors, (len(errors), errors[:5])
     assert runs and set(runs) == {0}
-    assert len(latencies) > CLIENTS
-    assert p99 < 5.0
+    assert len(latencies) > CLIENTS  # every client was answered, some more than once

@@ -3,7 +3,8 @@ message (and the rate-limit state) is lost. Workers and beat reconnect, the swee
 5 s stuck age) re-enqueues what the database says is unfinished, and the pass completes with no
 paper paid twice.
 
-Other test runs on this machine share this Redis: the restart is kept to well under a second.
+The Redis restarted is this test's own redis-server (conftest's `private_redis`), so tests
+running at the same time on the shared Redis are not disturbed.
 """
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.models import SummaryJob
-from tests.faults import (LLM_KEY, check_invariants, engine, make_stack, passes, restart_redis, start_beat,
-                          wait_pass, wait_until)
+from tests.faults import LLM_KEY, check_invariants, engine, make_stack, passes, start_beat, wait_pass, wait_until
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.llm import LLMStandin
 
@@ -27,16 +27,16 @@ def _done(db_url: str) -> int:
 
 
 @pytest.mark.slow
-def test_redis_restart_mid_pass(tmp_path, pg_url, redis_url):
+def test_redis_restart_mid_pass(tmp_path, pg_url, private_redis):
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, latency=0.5) as llm:
-        stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url)
+        stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=private_redis.url)
         try:
             stack.start_all()
             start_beat(stack)
             stack.cli("trigger")
             wait_until(lambda: passes(pg_url)[-1][1] == "summarizing" and _done(pg_url) >= 2, 120,
                        what="summaries under way")
-            restart_redis()
+            private_redis.restart()
             lost_at = _done(pg_url)
             wait_pass(pg_url, timeout=180)
         finally:

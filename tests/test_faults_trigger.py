@@ -32,6 +32,10 @@ def test_simultaneous_triggers_make_one_pass(tmp_path, db_url, redis_url):
         stack = make_stack(tmp_path, db_url, arxiv, llm, broker_url=redis_url)
         try:
             stack.start_all()
+            # The first feed request is held 9 s (under the 10 s fetch timeout): the pass stays active
+            # while every trigger arrives, however far apart a loaded machine starts them (the race
+            # of truly simultaneous starts is tests/test_shared_passes.py's).
+            arxiv.fail_next("slow:9")
             procs = [subprocess.Popen([str(BIN), "trigger"], env=stack.env, cwd=stack.tmp, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
             procs.append(subprocess.Popen([sys.executable, "-c", SEND_START_PASS], env=stack.env, cwd=stack.tmp,

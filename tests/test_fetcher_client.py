@@ -204,23 +204,54 @@ def run_two_processes(arxiv, redis_url, interval: float, counts: tuple[int, int]
     return sorted(t for t, _, _ in arxiv.requests)
 
 
-# A request leaves a few ms after its slot. RedisPacer's margin (0.05 s) covers a late wake-up of
-# the earlier process; the tolerance covers the rest of the way to the server's accept().
-TOLERANCE = 0.005
+# The pacer lets a request go at its slot; the request reaches the stand-in's accept() after the
+# process has connected and sent it, which on a loaded 2-core machine can take a good part of a
+# second (more while the suite runs in parallel). So the gaps seen at the server are checked
+# against a bound that holds there: far above what unpaced (or per-process paced) senders give,
+# which is about 0. The slots themselves are checked exactly on Redis' clock below;
+# bench/bench_pacing.py prints the gaps as measured.
+SLACK = {1.0: 0.5, 3.0: 1.0}
 
 
 def test_redis_pacer_spaces_two_processes(arxiv, redis_url):
     times = run_two_processes(arxiv, redis_url, 1.0, (3, 3))
     assert len(times) == 6
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 1.0 - TOLERANCE, gaps
+    assert min(gaps) >= 1.0 - SLACK[1.0], gaps
 
 
 def test_redis_pacer_at_arxivs_real_interval(arxiv, redis_url):
     times = run_two_processes(arxiv, redis_url, 3.0, (2, 1))
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) >= 3.0 - TOLERANCE, gaps
+    assert min(gaps) >= 3.0 - SLACK[3.0], gaps
+
+
+def test_redis_pacer_slots_on_redis_time(redis_url):
+    """Exact, without sleeping: reservations are interval + margin apart on Redis' clock however
+    fast they are asked for, and the send check refuses a second send within the interval."""
+    import redis
+
+    from shared.arxiv_pacing import RedisPacer
+
+    r = redis.Redis.from_url(redis_url)
+    pacer = RedisPacer(r, 30.0, key="slots", margin=0.05)
+    assert pacer.wait() == 0.0  # idle: at once
+    slot1, sent1 = float(r.get("slots")), float(r.get("slots:sent"))
+    redis_now = lambda: (lambda t: t[0] + t[1] / 1e6)(r.time())  # noqa: E731
+    assert slot1 <= sent1 <= redis_now()
+    slot2, now2 = (float(v) for v in pacer._script(keys=["slots"], args=["30.05"]))
+    slot3, _ = (float(v) for v in pacer._script(keys=["slots"], args=["30.05"]))
+    assert slot2 == pytest.approx(slot1 + 30.05, abs=1e-5) and slot3 == pytest.approx(slot1 + 60.1, abs=1e-5)
+    assert now2 < slot2
+    assert 0 < r.pttl("slots") <= (slot3 - now2 + 30.05) * 1000 + 1001  # the key outlives its slot (ms, rounded up)
+    before = redis_now()
+    left = float(pacer._confirm(keys=["slots:sent"], args=["30.0"]))
+    assert sent1 + 30.0 - redis_now() <= left <= sent1 + 30.0 - before  # the rest of the interval
+    assert float(r.get("slots:sent")) == sent1  # a refused send is not recorded
+    r.set("slots:sent", repr(sent1 - 31.0))  # the interval has passed: the next send goes
+    assert float(pacer._confirm(keys=["slots:sent"], args=["30.0"])) == 0.0
+    assert float(r.get("slots:sent")) >= before
 
 
 def test_make_pacer_and_local_pacer_threads(redis_url):
@@ -234,16 +265,20 @@ def test_make_pacer_and_local_pacer_threads(redis_url):
     assert isinstance(local, LocalPacer)
     waits: list[float] = []
     threads = [threading.Thread(target=lambda: waits.append(local.wait())) for _ in range(4)]
+    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # Four threads got four distinct slots 0.2 s apart: the waits are about 0, 0.2, 0.4, 0.6.
-    assert [round(w, 1) for w in sorted(waits)] == [0.0, 0.2, 0.4, 0.6]
+    # Four threads got four slots at least 0.2 s apart: the last one cannot go before 0.6 s (a
+    # bound that holds however loaded the machine is; sleeping only ever takes longer).
+    assert time.monotonic() - started >= 0.6
+    assert min(waits) == 0.0 and max(waits) > 0.0
     shared = make_pacer(redis_url, 0.2)
     assert isinstance(shared, RedisPacer) and shared.key == DEFAULT_KEY
+    started = time.monotonic()
     first, second = shared.wait(), shared.wait()
-    assert first == 0.0 and 0.2 <= second <= 0.25 + 0.01  # interval + margin
+    assert first == 0.0 and second > 0.0 and time.monotonic() - started >= 0.2
     slot = float(redis.Redis.from_url(redis_url).get(DEFAULT_KEY))
     assert slot > 1.7e9  # seconds on the Redis clock
 
@@ -293,3 +328,21 @@ def test_https_verifies_against_certifi_or_ssl_cert_file(tmp_path, monkeypatch):
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         with make_client(arxiv) as c:
             assert c.fetch_announcements(["cs.DC"]).items
+
+
+def test_redis_pacer_waits_out_a_send_it_did_not_reserve(redis_url):
+    """The send check on waking: another process sent just now (recorded in `<key>:sent`), so this
+    one's free slot is not enough: it waits until the interval has passed since that send."""
+    import redis
+
+    from shared.arxiv_pacing import RedisPacer, make_pacer
+
+    r = redis.Redis.from_url(redis_url)
+    pacer = RedisPacer(r, 0.3, key="late")
+    started = time.monotonic()
+    seconds, micros = r.time()
+    r.set("late:sent", repr(seconds + micros / 1e6))
+    waited = pacer.wait()
+    assert waited > 0 and time.monotonic() - started >= 0.29
+    default = make_pacer(redis_url, 3.0)
+    assert (default.interval, default.margin) == (3.0, 0.05)  # the margin keeps late wake-ups rare

@@ -30,15 +30,17 @@ class DayItem:
     element: etree._Element
     id: str
     version: int
-    type: str
+    type: str             # as recorded: relative to the recorded request (Day.requested)
     categories: list[str]
     abstract: str
+    event: str = ""       # what happened to the paper that day: SUBMITTED, REPLACED or CROSS_LISTED
 
 
 @dataclass
 class Day:
     pub_date: str
     build_date: str
+    requested: frozenset[str] = frozenset()  # the archives/categories the recording was made for
     items: list[DayItem] = field(default_factory=list)
 
     @property
@@ -47,16 +49,60 @@ class Day:
 
 
 def load_day(path: Path | str) -> Day:
+    """A recorded RSS day. Each item's event is read from its recorded type (see `event_of`);
+    a recording that contradicts arXiv's documented rule raises ValueError."""
     root = etree.fromstring(Path(path).read_bytes())
     channel = root.find("channel")
-    day = Day(channel.findtext("pubDate"), channel.findtext("lastBuildDate"))
+    title = (channel.findtext("title") or "").removesuffix(" updates on arXiv.org")
+    requested = frozenset(part.strip().lower() for part in title.split(",") if part.strip())
+    day = Day(channel.findtext("pubDate"), channel.findtext("lastBuildDate"), requested)
     for el in channel.iterchildren("item"):
         m = DESC_RE.match(el.findtext("description") or "")
         if not m:
             continue
-        day.items.append(DayItem(el, m.group(1), int(m.group(2)), m.group(3),
-                                 [c.text for c in el.iterchildren("category")], m.group(4)))
+        item = DayItem(el, m.group(1), int(m.group(2)), m.group(3), [c.text for c in el.iterchildren("category")],
+                       m.group(4))
+        item.event = event_of(item.type, listed_in(item.categories[0], requested), item.version)
+        day.items.append(item)
     return day
+
+
+# -- announce types: from the recording, not from the code under test -------------------------
+# arXiv's documented listing rule (tests/data/arxiv/README.md, arXiv's RSS documentation), written
+# here as a table of what happened to a paper and whether its primary category is in the
+# requested set. A recorded feed states each paper's type for the set it was recorded for; the
+# event is read back from that, and only a request for another set needs the table.
+SUBMITTED, REPLACED, CROSS_LISTED = "submitted", "replaced", "cross-listed"
+LISTING = {
+    (SUBMITTED, True): "new",          # first announcement, primary in the set
+    (SUBMITTED, False): "cross",       # first announcement, primary elsewhere
+    (REPLACED, True): "replace",       # a new version, primary in the set
+    (REPLACED, False): "replace-cross",
+    (CROSS_LISTED, True): "cross",     # an older paper newly cross-listed: a cross in every feed
+    (CROSS_LISTED, False): "cross",
+}
+
+
+def listed_in(category: str, requested) -> bool:
+    """Is `category` covered by a feed request? A request names archives ('cs': every cs.*)
+    or categories ('cs.LG'), case-insensitively, like rss.arxiv.org's URLs."""
+    category = category.lower()
+    return category in requested or category.partition(".")[0] in requested
+
+
+def event_of(recorded_type: str, primary_in_recording: bool, version: int) -> str:
+    """Read the day's event back from a recorded type. A 'cross' whose primary is in the
+    recorded set, or that is not a first version, is an older paper's new cross-listing; a
+    first-version 'cross' from elsewhere is a submission to another archive (the recording cannot
+    tell it from a cross-listing; both are a 'cross' in every feed that omits its primary)."""
+    if recorded_type == "cross":
+        return SUBMITTED if (not primary_in_recording and version == 1) else CROSS_LISTED
+    event = {"new": SUBMITTED, "replace": REPLACED, "replace-cross": REPLACED}.get(recorded_type)
+    if event is None or LISTING[(event, primary_in_recording)] != recorded_type \
+            or (event == SUBMITTED) != (version == 1):
+        raise ValueError(f"recorded type {recorded_type!r} (v{version}, primary in the recorded set: "
+                         f"{primary_in_recording}) contradicts arXiv's documented rule")
+    return event
 
 
 def bad_query_part(known: Day | set[str], parts: list[str]) -> str | None:
@@ -72,19 +118,12 @@ def bad_query_part(known: Day | set[str], parts: list[str]) -> str | None:
     return None
 
 
-def _in(category: str, wanted: set[str]) -> bool:
-    c = category.lower()
-    return c in wanted or c.split(".", 1)[0] in wanted
-
-
-def announce_type(item: DayItem, wanted: set[str]) -> str:
-    """arXiv's listing type for this request: the primary decides new/replace vs the cross kinds."""
-    primary_in = _in(item.categories[0], wanted)
-    if item.type == "cross":
-        return "cross"
-    if item.type.startswith("replace"):
-        return "replace" if primary_in else "replace-cross"
-    return "new" if primary_in else "cross"
+def announce_type(day: Day, item: DayItem, wanted: set[str]) -> str:
+    """The type arXiv lists this item with in the feed for `wanted`: the recorded type itself for
+    the recorded request, else the documented rule applied to the recorded event."""
+    if wanted == day.requested:
+        return item.type
+    return LISTING[(item.event, listed_in(item.categories[0], wanted))]
 
 
 def _header(q: str, pub_date: str, build_date: str) -> str:
@@ -109,8 +148,8 @@ def render_feed(day: Day, q: str, empty: bool = False) -> bytes:
     wanted = {p.lower() for p in q.split("+")}
     chosen = []
     for item in [] if empty else day.items:
-        if any(_in(c, wanted) for c in item.categories):
-            chosen.append((announce_type(item, wanted), item))
+        if any(listed_in(c, wanted) for c in item.categories):
+            chosen.append((announce_type(day, item, wanted), item))
     chosen.sort(key=lambda pair: (TYPE_ORDER[pair[0]], pair[1].id))
     parts = [_header(q, day.pub_date, day.build_date)]
     for kind, item in chosen[:FEED_CAP]:

@@ -19,7 +19,9 @@ as some providers do). POST /v1/embeddings returns hashed bag-of-words vectors (
 unit length; float lists or base64 as the client asks). `.requests` logs
 (monotonic arrival time, path, json body, answered status) for every request once answered;
 `.arrivals` logs (time, title) of every chat request when it arrives (a request whose client
-was killed mid-answer is there at once).
+was killed mid-answer is there at once); `.answered` logs (arrival time, answer time, title,
+status) of every chat request once its answer has been written (fault tests check that an
+outage hit a call in flight).
 
 Standalone: python -m tests.standins.llm --port 8002 [--api-key K] [--rpm N] [--latency S]
 """
@@ -90,6 +92,7 @@ class LLMStandin:
         self.reject_response_format, self.huge_chars = reject_response_format, huge_chars
         self.requests: list[tuple[float, str, dict | None, int]] = []
         self.arrivals: list[tuple[float, str]] = []  # (monotonic time, title) of each chat request AS IT ARRIVES
+        self.answered: list[tuple[float, float, str, int]] = []  # (arrived, answered, title, status) of chats
         self._lock = threading.Lock()
         self._chat_count = 0
         self._windows: dict[int, int] = {}
@@ -199,6 +202,9 @@ class LLMStandin:
                         standin.arrivals.append((arrived, _title_of(body)))
                 status = standin._answer(self, arrived, body)
                 standin._log(arrived, self.path, body, status)
+                if isinstance(body, dict) and self.path.rstrip("/") == "/v1/chat/completions":
+                    with standin._lock:
+                        standin.answered.append((arrived, time.monotonic(), _title_of(body), status))
 
             def do_GET(self):
                 arrived = time.monotonic()
