@@ -14,7 +14,7 @@ import sys
 
 from shared.errors import ConfigError, UserError, first_line
 
-WORKER_SERVICES = ("fetcher", "scorer", "summarizer", "publisher")
+WORKER_SERVICES = ("fetcher", "scorer", "summarizer", "publisher", "deliverer")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--wait", action="store_true", help="block until the pass is published")
     trigger.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most (with --wait)")
     trigger.add_argument("--no-summaries", action="store_true", help=argparse.SUPPRESS)
+
+    deliver = command("deliver", "send the digests the outbox still holds (e-mail, webhooks, git)")
+    deliver.add_argument("--retry-failed", action="store_true",
+                         help="first put failed deliveries back to pending, to send them again")
 
     serve = command("serve", "the web service")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -162,6 +166,13 @@ def cmd_trigger(args) -> int:
     return trigger(config, settings, wait=args.wait, timeout=args.timeout, no_summaries=args.no_summaries)
 
 
+def cmd_deliver(args) -> int:
+    from .deliver_cli import deliver
+
+    config, settings = _load(args)
+    return deliver(config, settings, retry_failed=args.retry_failed)
+
+
 def cmd_serve(args) -> int:
     from .serve import serve
 
@@ -212,7 +223,7 @@ def cmd_config(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "worker": cmd_worker, "beat": cmd_beat, "trigger": cmd_trigger,
+COMMANDS = {"run": cmd_run, "worker": cmd_worker, "beat": cmd_beat, "trigger": cmd_trigger, "deliver": cmd_deliver,
             "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config, "profile": cmd_profile}
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from shared import lifecycle, names
+from shared import lifecycle, names, outbox
 from shared.config import Config
 from shared.db import ensure_schema
 from shared.dispatch import LocalDispatcher
@@ -30,7 +30,9 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False, qui
         logging.getLogger().setLevel(logging.CRITICAL)
     # Summaries run in threads, like summarizer worker processes: the shared limiter keeps them
     # within the provider's limits.
-    dispatcher = LocalDispatcher(handler_table(), threads={names.SUMMARIZE_QUEUE: config.ai_summary.max_workers})
+    # Deliveries too: one slow mail server does not hold up the webhooks and git.
+    dispatcher = LocalDispatcher(handler_table(), threads={names.SUMMARIZE_QUEUE: config.ai_summary.max_workers,
+                                                           names.DELIVER_QUEUE: 4})
     rt = Runtime(config, settings, dispatcher=dispatcher)
     set_runtime(rt)
     ensure_schema(rt.engine)
@@ -49,11 +51,16 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False, qui
         p = s.get(Pass, pass_id)
         status, error = p.status, p.error
         line = outcome_line(s, p, settings)
+        sent = outbox.counts(s, pass_id)
     rt.engine.dispose()  # close now, not at exit: SQLite folds its write-ahead log into the file
     if status == PASS_FAILED:
         hint = " (offline? `make demo` runs the pipeline on a recorded day)" if "reach arXiv" in (error or "") else ""
         raise UserError(f"pass {pass_id} failed: {error}{hint}")
     if status not in (PASS_PUBLISHED, PASS_EMPTY):
         raise UserError(f"pass {pass_id} stopped in state '{status}' (see `arxiv-bot status`)")
+    if any(sent.values()):
+        left = sent["pending"] + sent["sending"]
+        print(f"delivered: {sent['sent']} sent, {sent['failed']} failed{f', {left} pending' if left else ''}"
+              + (" (see `arxiv-bot status`)" if sent["failed"] or left else ""))
     print(line)
     return 0

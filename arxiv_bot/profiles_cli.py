@@ -55,7 +55,7 @@ def profile_urls(rt, slug: str) -> dict[str, str]:
 
     readers, profile = _profile(rt, slug)
     base = (rt.config.feeds.public_url or "http://127.0.0.1:8000").rstrip("/")
-    home = f"{base}/p/{slug}/" if readers.configured else f"{base}/"
+    home = base + readers.page_path(slug)
     query = ""
     if profile.private:
         ensure_schema(rt.engine)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-SERVICES = ("fetcher", "scorer", "summarizer", "publisher")
+SERVICES = ("fetcher", "scorer", "summarizer", "publisher", "deliverer")
 
 
 def handlers(service: str) -> list:

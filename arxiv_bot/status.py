@@ -20,6 +20,7 @@ from shared.errors import UserError
 from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper,
                            PaperText, Pass, PassProfile, ProfileItem, Publication, Summary, SummaryJob)
 
+from . import delivery_status
 from .progress import stage_counts
 
 
@@ -63,6 +64,7 @@ def collect(session, limit: int = 10) -> dict:
         "passes": [{**_pass_dict(p), "failed_summaries": failed_per_pass.get(p.id, 0),
                     "input_tokens": int(inputs.get(p.id) or 0)} for p in recent],
         "failures": failures,
+        "deliveries": delivery_status.collect(session),
         "totals": {
             "papers": session.scalar(select(func.count()).select_from(Paper)),
             "summaries": session.scalar(select(func.count()).select_from(Summary).where(Summary.status == SUMMARY_DONE)),
@@ -195,6 +197,8 @@ def show_status(config, settings, as_json: bool = False) -> int:
             sums = ", ".join(f"{n} {state}" for state, n in sorted(p["summaries"].items())) or "no summaries"
             print(f"  {p['profile']:<20} last digest {p['last_digest'] or 'none'}  {p['papers']} papers  "
                   f"{sums}{'  ' + p['note'] if p['note'] else ''}")
+    for line in delivery_status.lines(data["deliveries"]):
+        print(line)
     t = data["totals"]
     print(f"overall: {t['papers']} papers, {t['summaries']} summaries ({t['failed_summaries']} failed), "
           f"{t['prompt_tokens'] + t['completion_tokens']} LLM tokens "

@@ -116,6 +116,19 @@ class SweepConfig(_Strict):
     stuck_after_seconds: float = Field(default=600.0, gt=0)
 
 
+class DeliveryConfig(_Strict):
+    """How the deliverer sends digests (docs/DESIGN.md "Delivery")."""
+
+    # Seconds one network operation may take (SMTP command, HTTP request, one git command).
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # A claimed delivery whose worker says nothing for this long is taken over by another (the
+    # sweep): it must outlast the slowest send, or one recipient could get the digest twice.
+    lease_seconds: float = Field(default=600.0, gt=0)
+    # Failed attempts (connection errors, SMTP 4xx, HTTP 429/5xx) before a delivery is marked
+    # failed; `arxiv-bot deliver --retry-failed` sends it again later.
+    max_retries: int = Field(default=8, ge=0, le=30)
+
+
 class AISummaryConfig(_Strict):
     enabled: bool = True
     api_key_env: str = "DASHSCOPE_API_KEY"
@@ -265,6 +278,7 @@ class Config(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     feeds: FeedsConfig = FeedsConfig()
     sweep: SweepConfig = SweepConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     ai_summary: AISummaryConfig = AISummaryConfig()
     # Readers (docs/DESIGN.md "Readers"); none: the top level is the single profile "default".
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict)
@@ -316,6 +330,14 @@ class Config(_Strict):
             # A lease that can expire during a live call lets another replica pay for the paper.
             out.append(f"ai_summary.lease_seconds ({ai.lease_seconds:g}) should exceed ai_summary.timeout "
                        f"({ai.timeout:g}) by at least 10 s, or a slow call may be paid twice")
+        d = self.delivery
+        if d.lease_seconds < 4 * d.timeout_seconds:
+            # A git delivery runs several commands (clone, push, fetch, push) of timeout_seconds each.
+            out.append(f"delivery.lease_seconds ({d.lease_seconds:g}) should be at least 4 x delivery.timeout_seconds "
+                       f"({d.timeout_seconds:g}), or a slow delivery may be sent twice")
+        channels = self.deliver or any(p.deliver for p in self.profiles.values())
+        if channels and not self.feeds.public_url:
+            out.append("feeds.public_url is not set: e-mails and chat messages cannot link to the profile's page")
         return out
 
 

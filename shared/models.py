@@ -311,3 +311,45 @@ class AppSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# deliveries.status: waiting (or waiting for a retry), claimed by a worker that is sending it
+# now (under a lease), accepted by the server, or given up with the reason in `error`.
+DELIVERY_PENDING = "pending"
+DELIVERY_SENDING = "sending"
+DELIVERY_SENT = "sent"
+DELIVERY_FAILED = "failed"
+
+
+class Delivery(Base):
+    """The outbox: one digest for one recipient of one channel of a profile, written in the
+    transaction that publishes the profile (shared/outbox.py). Keyed by (profile, day, channel,
+    recipient): a second pass of the same announcement day delivers nothing again. No secret is
+    stored: the channel is named by a hash of its config (the webhook URL is not in it)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pass_id: Mapped[int] = mapped_column(ForeignKey("passes.id", ondelete="CASCADE"))
+    profile: Mapped[str] = mapped_column(String(40))
+    day: Mapped[dt.date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))      # email | webhook | git
+    channel_key: Mapped[str] = mapped_column(String(32))  # stable hash of the channel's config
+    label: Mapped[str] = mapped_column(String(200))       # what status shows (no secret)
+    recipient: Mapped[str] = mapped_column(String(320))   # address; webhook: its url_env; git: the path
+    status: Mapped[str] = mapped_column(String(16), default=DELIVERY_PENDING)  # DELIVERY_*
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # chat posts already accepted
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the server's Retry-After
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("profile", "day", "channel_key", "recipient", name="uq_delivery_key"),
+        Index("ix_deliveries_status", "status", "updated_at"),
+        Index("ix_deliveries_pass", "pass_id"),
+    )

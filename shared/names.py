@@ -12,7 +12,8 @@ FETCH_QUEUE = "fetch"
 SCORE_QUEUE = "score"
 SUMMARIZE_QUEUE = "summarize"
 PUBLISH_QUEUE = "publish"
-QUEUES = (FETCH_QUEUE, SCORE_QUEUE, SUMMARIZE_QUEUE, PUBLISH_QUEUE)
+DELIVER_QUEUE = "deliver"  # its own queue: a slow mail server never holds up publishing
+QUEUES = (FETCH_QUEUE, SCORE_QUEUE, SUMMARIZE_QUEUE, PUBLISH_QUEUE, DELIVER_QUEUE)
 
 # Task names, namespaced by the service that owns them.
 START_PASS = "fetcher.start_pass"        # beat's entry point: open (or resume) a pass
@@ -21,6 +22,7 @@ SWEEP = "fetcher.sweep"                  # re-enqueue work stuck in any stage
 SCORE_PROFILES = "scorer.score_profiles"  # score and select a batch of profiles of a pass
 SUMMARIZE_PAPER = "summarizer.summarize_paper"  # one summary: a paper in one language
 PUBLISH_PROFILES = "publisher.publish_profiles"  # write a batch of profiles' digests
+DELIVER = "deliverer.deliver"            # send a batch of outbox rows (deliveries) of one channel
 
 TASK_QUEUES = {
     START_PASS: FETCH_QUEUE,
@@ -29,4 +31,5 @@ TASK_QUEUES = {
     SCORE_PROFILES: SCORE_QUEUE,
     SUMMARIZE_PAPER: SUMMARIZE_QUEUE,
     PUBLISH_PROFILES: PUBLISH_QUEUE,
+    DELIVER: DELIVER_QUEUE,
 }

@@ -3,6 +3,7 @@
     begin ──> fetching ──fetched──> scoring ──close_scoring──> summarizing ──close_summarizing──> publishing
                  │  └─no_announcement─> empty                    (summaries planned               │
                  └─fetch_failed─> failed                          inside the flip)   close_publishing┘──> published
+                                                                                           deliver (per profile, outbox)
 
 Stages do their work and ask this module what comes next. Every transition takes the session of
 the caller's transaction, is decided in the database (a conditional UPDATE of passes.status:
@@ -10,6 +11,10 @@ exactly one caller wins however many processes race, and the winner's follow-up 
 rolls back with the flip), and returns the messages to send AFTER commit as (task, kwargs)
 pairs (`rt.send_all(work)`). A stage closes when the database shows nothing of it pending; the
 same close functions serve the stage's own last worker and `pending_work` (resume and sweep).
+
+Delivery is not a pass state: a published profile's digest is delivered on its own queue
+(`deliver`: outbox rows written in the publishing transaction), so slow mail never keeps a pass
+open; `pending_deliveries` is what a resume or the sweep re-sends of it.
 
 The units of work: scoring and publishing go by profile (pass_profiles, batched per message),
 summarizing by summary job (summary_jobs: a paper in one language, shared by every profile
@@ -25,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import names
+from . import names, outbox
 from .models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING,
                      PASS_SUMMARIZING, PASS_TERMINAL, SUM_PENDING, SUMMARY_LEASED, Pass, PassProfile, Summary,
                      SummaryJob, utcnow)
@@ -140,6 +145,25 @@ def close_publishing(session: Session, pass_id: int) -> bool:
     if _count(PassProfile, session, PassProfile.pass_id == pass_id, PassProfile.published.is_(False)):
         return False
     return finish(session, pass_id, PASS_PUBLISHED, from_status=PASS_PUBLISHING)
+
+
+def deliver(session: Session, p: Pass, profile) -> Work:
+    """A profile published -> its deliveries: the outbox rows (one per channel and recipient the
+    day has none for yet), written in the caller's publishing transaction; the deliver
+    messages to send after commit (a batch per channel)."""
+    row = session.get(PassProfile, (p.id, profile.slug))
+    rows = outbox.plan(session, p.id, p.day, profile, papers=row.selected if row else 0)
+    return _deliveries(rows)
+
+
+def pending_deliveries(session: Session, older_than: dt.datetime | None = None) -> Work:
+    """The deliver messages that finish what the outbox still holds: pending rows (untouched since
+    `older_than`, for the sweep) and rows whose worker died (lease expired), of any pass."""
+    return _deliveries(outbox.unfinished(session, older_than))
+
+
+def _deliveries(rows: list[tuple[int, str]]) -> Work:
+    return [(names.DELIVER, {"delivery_ids": ids}) for ids in outbox.batches(rows)]
 
 
 # -- what an unfinished pass still needs ---------------------------------------------------------

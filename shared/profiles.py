@@ -69,6 +69,10 @@ class Readers:
     def default(self) -> Profile | None:
         return self.get(self.default_slug) if self.default_slug else None
 
+    def page_path(self, slug: str) -> str:
+        """The profile's page below the site's root: /p/<slug>/, or / without configured profiles."""
+        return f"/p/{slug}/" if self.configured else "/"
+
     def public(self) -> list[Profile]:
         return [p for p in self.profiles if not p.private]
 

@@ -6,6 +6,7 @@ else; `Settings.__repr__` never shows it, so printing or logging settings leaks 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +39,8 @@ class Settings:
     profiles_dir: Path | None = None  # PROFILES_DIR: one <slug>.json per reader
     secret_key: str | None = field(default=None, repr=False)  # SECRET_KEY: signs keys and feedback links
     arxiv_html_url: str = DEFAULT_HTML_URL  # arXiv's HTML renderings (full texts)
+    smtp_url: str | None = field(default=None, repr=False)  # SMTP_URL: may carry a password
+    smtp_from: str | None = None  # SMTP_FROM: the digests' sender address
 
     @classmethod
     def from_env(cls, config: Config, config_path: Path, env: dict[str, str] | None = None) -> "Settings":
@@ -66,6 +69,8 @@ class Settings:
             redis_url=redis_url,
             profiles_dir=Path(env["PROFILES_DIR"]) if env.get("PROFILES_DIR") else None,
             secret_key=env.get("SECRET_KEY") or None,
+            smtp_url=env.get("SMTP_URL") or None,
+            smtp_from=env.get("SMTP_FROM") or None,
         )
         settings.validate()
         return settings
@@ -79,6 +84,16 @@ class Settings:
                 raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
         if "://" not in self.database_url:
             raise ConfigError(f"DATABASE_URL: {self.database_url!r} is not a SQLAlchemy URL")
+        if self.smtp_url:
+            from .smtp_url import parse_smtp_url
+
+            parse_smtp_url(self.smtp_url)  # one line naming what is wrong, never the password
+        if self.smtp_from:
+            from email.utils import parseaddr
+
+            if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", parseaddr(self.smtp_from)[1]):
+                raise ConfigError(f"SMTP_FROM: {self.smtp_from!r} is not an e-mail address "
+                                  "(bot@example.org or \"arxiv-bot <bot@example.org>\")")
 
     @property
     def distributed(self) -> bool:

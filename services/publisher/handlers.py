@@ -10,7 +10,8 @@ written again too (it gains its "next" link) and older day pages stay as they we
 A batch claims its profiles (shared.passes.claim_publishing: row locks) in the transaction that
 records their publications, so a second publisher of the same batch waits and then finds them
 published; a crash before commit leaves them unpublished and the sweep (or a redelivery) writes
-the files again. The batch that publishes the last profile closes the pass and removes the
+the files again. The same transaction writes the profile's delivery outbox (shared.passes.deliver);
+the deliver messages go out after commit, to the deliverer's own queue. The batch that publishes the last profile closes the pass and removes the
 outputs of profiles that are no longer configured. Batches of one pass run in parallel on
 several publisher processes.
 """
@@ -96,7 +97,7 @@ def publish_profiles(rt, pass_id: int, profiles: list[str]) -> None:
     """Publish the batch's unpublished profiles, then close the pass when none is left."""
     out_dir = rt.settings.output_dir
     readers = rt.readers()
-    written = 0
+    written, deliveries = 0, []
     with rt.session() as s:
         won = passes.claim_publishing(s, pass_id, profiles)
         if won:
@@ -105,9 +106,11 @@ def publish_profiles(rt, pass_id: int, profiles: list[str]) -> None:
                 profile = readers.get(slug)
                 if profile is not None:
                     written += _publish_one(rt, s, p, profile, readers, now)
+                    deliveries += passes.deliver(s, p, profile)
                 passes.profile_published(s, pass_id, slug)
             log.info("pass %d: published %d profiles for %s (%d files written)", pass_id, len(won), p.day, written)
         closed = passes.close_publishing(s, pass_id)
+    rt.send_all(deliveries)
     if closed:
         remove_stale_temporaries(out_dir)  # once per pass: the folder may hold 10,000 profiles
         remove_unconfigured(out_dir, readers)

@@ -1,0 +1,198 @@
+"""The delivery outbox (docs/DESIGN.md "Delivery"): what to send, to whom, and who sends it now.
+
+- `plan` writes one row per (profile, day, channel, recipient) in the transaction that publishes
+  the profile (shared.passes.deliver). The unique key has the announcement day, not the pass: a
+  second pass of the same day (another `run`, a `trigger`) finds the rows there and adds none,
+  so it delivers nothing again; a recipient added to the config in between gets that day's
+  digest. A channel is named by a hash of its config without secrets (webhooks name their URL's
+  variable; e-mail leaves its recipients out, so adding one does not re-send to the others).
+- `claim` is a conditional UPDATE (pending, or sending under an expired lease -> sending, with
+  this worker's name and a lease): two workers, or a message delivered twice, never send the
+  same row at the same time. `mark_sent` only after the server accepted the digest; `release`
+  (transient failure, may carry the server's Retry-After) and `fail` (permanent) record why.
+- `stuck` is the sweep's part: rows untouched for the stuck age, and rows whose lease expired
+  (their worker died), go back to pending and are sent again.
+Empty digests are not mailed or posted (nothing to read); git commits every day's README.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from .models import (DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SENDING, DELIVERY_SENT, Delivery, utcnow)
+from .smtp_url import mask_url
+
+BATCH = 50          # rows of one channel per deliver message (one SMTP connection serves them)
+INSERT_CHUNK = 500  # rows per INSERT (SQLite's limit on bound parameters)
+
+
+# -- channels ------------------------------------------------------------------------------------
+
+def channel_key(channel) -> str:
+    """A stable name for a channel across passes, without secrets (see the module docstring)."""
+    data = channel.model_dump(mode="json")
+    data.pop("to", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def channel_label(channel) -> str:
+    """How `arxiv-bot status` names the channel (credentials in a git URL masked)."""
+    if channel.type == "email":
+        return "email"
+    if channel.type == "webhook":
+        return f"webhook {channel.format} (${channel.url_env})"
+    repo = mask_url(channel.repo) if "://" in channel.repo else channel.repo
+    return f"git {repo} {channel.branch}:{channel.path}"[:200]
+
+
+def recipients(channel) -> list[str]:
+    if channel.type == "email":
+        return list(channel.to)
+    return [channel.url_env if channel.type == "webhook" else channel.path]
+
+
+def find_channel(profile, key: str):
+    """The profile's channel named `key`, or None when it is no longer configured."""
+    return next((c for c in profile.deliver if channel_key(c) == key), None)
+
+
+# -- writing the outbox (in the publishing transaction) -------------------------------------------
+
+def plan(session: Session, pass_id: int, day: dt.date, profile, papers: int) -> list[tuple[int, str]]:
+    """Rows for every channel and recipient of `profile` that the day has none for yet; returns
+    their (id, channel_key)."""
+    if not profile.deliver:
+        return []
+    now = utcnow()
+    rows = [dict(pass_id=pass_id, profile=profile.slug, day=day, channel=ch.type, channel_key=channel_key(ch),
+                 label=channel_label(ch), recipient=to, status=DELIVERY_PENDING, attempts=0, parts_sent=0,
+                 created_at=now, updated_at=now)
+            for ch in profile.deliver if papers > 0 or ch.type == "git" for to in recipients(ch)]
+    rows = list({(r["channel_key"], r["recipient"]): r for r in rows}.values())  # one channel listed twice
+    out: list[tuple[int, str]] = []
+    insert = _insert_ignoring_duplicates(session)
+    for i in range(0, len(rows), INSERT_CHUNK):
+        stmt = insert(Delivery).values(rows[i:i + INSERT_CHUNK]).on_conflict_do_nothing(
+            index_elements=["profile", "day", "channel_key", "recipient"])
+        out += [tuple(r) for r in session.execute(stmt.returning(Delivery.id, Delivery.channel_key))]
+    return sorted(out)
+
+
+def _insert_ignoring_duplicates(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def batches(rows: list[tuple[int, str]]) -> list[list[int]]:
+    """Row ids grouped by channel, at most BATCH per group (one deliver message each)."""
+    by_channel: dict[str, list[int]] = {}
+    for row_id, key in rows:
+        by_channel.setdefault(key, []).append(row_id)
+    return [ids[i:i + BATCH] for ids in by_channel.values() for i in range(0, len(ids), BATCH)]
+
+
+# -- one row's life (each call in its own short transaction) -------------------------------------
+
+def claim(session: Session, row_id: int, owner: str, lease_seconds: float) -> Delivery | None:
+    """Take the row for sending, or None (sent, failed, claimed by a live worker, or its
+    Retry-After not over yet). Exactly one caller wins however many race."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Delivery).where(
+            Delivery.id == row_id,
+            or_(Delivery.status == DELIVERY_PENDING,
+                and_(Delivery.status == DELIVERY_SENDING, Delivery.lease_expires_at < now)),
+            or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
+        .values(status=DELIVERY_SENDING, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                attempts=Delivery.attempts + 1, updated_at=now)
+        .returning(Delivery.id).execution_options(synchronize_session=False)).first()
+    return session.get(Delivery, row_id, populate_existing=True) if claimed else None
+
+
+def _mine(row_id: int, owner: str):
+    return (Delivery.id == row_id, Delivery.status == DELIVERY_SENDING, Delivery.lease_owner == owner)
+
+
+def mark_sent(session: Session, row_id: int, owner: str, note: str | None = None) -> bool:
+    """The server accepted it. False when the lease was lost meanwhile (a worker that outlived
+    its lease: the take-over may have sent it again; delivery.lease_seconds is too short)."""
+    now = utcnow()
+    return session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
+        status=DELIVERY_SENT, sent_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, error=note)
+        .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def record_part(session: Session, row_id: int, owner: str, parts_sent: int) -> None:
+    """A chat post of a split digest was accepted: a retry continues after it."""
+    session.execute(update(Delivery).where(*_mine(row_id, owner)).values(parts_sent=parts_sent, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+
+
+def release(session: Session, row_id: int, owner: str, reason: str, retry_after: float | None = None) -> None:
+    """A transient failure: back to pending with the reason; not before the server's Retry-After."""
+    now = utcnow()
+    later = now + dt.timedelta(seconds=retry_after) if retry_after else None
+    session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
+        status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, error=reason[:2000], not_before=later,
+        updated_at=now).execution_options(synchronize_session=False))
+
+
+def fail(session: Session, row_id: int, owner: str, reason: str) -> None:
+    """A permanent failure: never retried (until `arxiv-bot deliver --retry-failed`)."""
+    session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
+        status=DELIVERY_FAILED, lease_owner=None, lease_expires_at=None, error=reason[:2000], updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+
+
+def give_up(session: Session, row_ids: list[int], reason: str) -> int:
+    """Retries used up: the rows of `row_ids` still pending become failed with `reason`."""
+    return session.execute(update(Delivery).where(Delivery.id.in_(row_ids), Delivery.status == DELIVERY_PENDING)
+                           .values(status=DELIVERY_FAILED, error=reason[:2000], updated_at=utcnow())
+                           .execution_options(synchronize_session=False)).rowcount
+
+
+# -- recovery -------------------------------------------------------------------------------------
+
+def unfinished(session: Session, older_than: dt.datetime | None = None) -> list[tuple[int, str]]:
+    """Rows to send again: pending ones (untouched since `older_than`, when given) and claimed ones
+    whose lease expired (their worker died); the latter go back to pending. Every returned row
+    is marked touched, so the sweep re-sends it at most once per stuck age."""
+    now = utcnow()
+    expired = session.execute(
+        update(Delivery).where(Delivery.status == DELIVERY_SENDING, Delivery.lease_expires_at < now)
+        .values(status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, updated_at=now,
+                error="the worker sending it stopped before the server answered")
+        .returning(Delivery.id, Delivery.channel_key).execution_options(synchronize_session=False)).all()
+    q = select(Delivery.id, Delivery.channel_key).where(Delivery.status == DELIVERY_PENDING)
+    if older_than is not None:
+        q = q.where(Delivery.updated_at <= older_than)
+    rows = sorted({tuple(r) for r in [*expired, *session.execute(q)]})
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), 1000):
+        session.execute(update(Delivery).where(Delivery.id.in_(ids[i:i + 1000])).values(updated_at=now)
+                        .execution_options(synchronize_session=False))
+    return rows
+
+
+def retry_failed(session: Session) -> int:
+    """Failed rows back to pending (`arxiv-bot deliver --retry-failed`); how many."""
+    return session.execute(update(Delivery).where(Delivery.status == DELIVERY_FAILED)
+                           .values(status=DELIVERY_PENDING, not_before=None, updated_at=utcnow())
+                           .execution_options(synchronize_session=False)).rowcount
+
+
+def counts(session: Session, pass_id: int | None = None) -> dict[str, int]:
+    """Rows per status (of one pass, or all)."""
+    q = select(Delivery.status, func.count()).group_by(Delivery.status)
+    if pass_id is not None:
+        q = q.where(Delivery.pass_id == pass_id)
+    out = dict.fromkeys((DELIVERY_PENDING, DELIVERY_SENDING, DELIVERY_SENT, DELIVERY_FAILED), 0)
+    out.update({status: n for status, n in session.execute(q)})
+    return out
