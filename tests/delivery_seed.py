@@ -61,8 +61,10 @@ def seed_pass(rt: Runtime, papers: list[dict], profile: str = "default", day: dt
     its README published, as the publisher leaves them (the outbox is not planned here)."""
     with rt.session() as s:
         if pass_id is None:
-            p = Pass(status=PASS_PUBLISHED, active=None, trigger="cli", day=day)
+            p = Pass(status=PASS_PUBLISHED, trigger="cli", day=day)
             s.add(p)
+            s.flush()
+            p.active = None  # finished (the column's default is the active slot)
             s.flush()
             pass_id = p.id
         for rank, item in enumerate(papers, 1):
@@ -86,6 +88,9 @@ def seed_pass(rt: Runtime, papers: list[dict], profile: str = "default", day: dt
             digest_item(s, pass_id, item["id"], rank=rank, score=10.0 - rank / 10, day=day, profile=profile,
                         matched=["LLM"], summary_state="done" if summary_id else None, summary_id=summary_id)
         row = s.get(PassProfile, (pass_id, profile))
+        if row is None:
+            row = PassProfile(pass_id=pass_id, profile=profile, scored=True, candidates=0)
+            s.add(row)
         row.selected, row.published = len(papers), True
         s.flush()
         ctx = digest.build_context(digest.load_pass_papers(s, pass_id, profile), day=day,

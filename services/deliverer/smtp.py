@@ -88,6 +88,8 @@ class SmtpSender:
         except smtplib.SMTPAuthenticationError as exc:
             raise ChannelBroken(f"SMTP login to {self.where} refused: {_reply(exc.smtp_error)} "
                                 f"(SMTP {exc.smtp_code})") from None
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. no AUTH offered: the URL asks for a login
+            raise ChannelBroken(f"{self.where}: {first_line(exc)}") from None
         except smtplib.SMTPResponseException as exc:
             raise _code_error(exc.smtp_code, f"{self.where} refused the connection: {_reply(exc.smtp_error)}",
                               whole=True) from None

@@ -86,7 +86,7 @@ class _Handler:
 class SmtpStandin:
     def __init__(self, tls: str | None = None, cert: Path | None = None, key: Path | None = None,
                  auth: tuple[str, str] | None = None, refuse: dict | None = None, data_reply: dict | None = None,
-                 hold=(), count_only: bool = False, port: int | None = None):
+                 hold=(), count_only: bool = False, port: int | None = None, host: str = "127.0.0.1"):
         self.tls, self.auth = tls, auth
         self.refuse, self.data_reply = dict(refuse or {}), dict(data_reply or {})
         self.hold = set(hold)
@@ -99,6 +99,7 @@ class SmtpStandin:
         self.lock = threading.Lock()
         self.holding = threading.Event()
         self._released = threading.Event()
+        self.host = host
         self.port = port or free_port()
         kwargs: dict = {}
         ctx = None
@@ -108,10 +109,10 @@ class SmtpStandin:
         if tls == "starttls":
             kwargs.update(tls_context=ctx, require_starttls=False)
         if auth:
-            kwargs.update(authenticator=self._authenticate, auth_require_tls=tls is not None)
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                     ssl_context=ctx if tls == "implicit" else None, server_kwargs=kwargs,
-                                     ready_timeout=10)
+            # With implicit TLS aiosmtpd does not know the socket is encrypted: allow AUTH there.
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=tls == "starttls")
+        self.controller = Controller(_Handler(self), hostname=host, port=self.port,
+                                     ssl_context=ctx if tls == "implicit" else None, ready_timeout=10, **kwargs)
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login.decode(), auth_data.password.decode()) == self.auth
@@ -121,7 +122,7 @@ class SmtpStandin:
     def url(self) -> str:
         scheme = "smtps" if self.tls == "implicit" else "smtp"
         cred = f"{self.auth[0]}:{self.auth[1]}@" if self.auth else ""
-        return f"{scheme}://{cred}127.0.0.1:{self.port}"
+        return f"{scheme}://{cred}{self.host}:{self.port}"
 
     def release(self) -> None:
         self.hold.clear()
