@@ -40,6 +40,11 @@ def _http_client(rt):
     import httpx
 
     timeout = rt.config.delivery.timeout_seconds
+    # httpx logs every request's URL at INFO, and a webhook URL is a secret: whatever the
+    # process's logging set-up (shared.logs does the same), never below WARNING.
+    for name in ("httpx", "httpcore"):
+        if logging.getLogger(name).getEffectiveLevel() < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return rt.memo("deliverer.http", lambda: httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)), follow_redirects=False,
         headers={"User-Agent": f"arxiv-bot (+{rt.config.contact})"}))
