@@ -62,7 +62,8 @@ class GitChannelPusher:
         return res
 
     def error(self, what: str, stderr: str) -> Exception:
-        text = self._scrub(stderr.strip().splitlines()[-1] if stderr.strip() else f"git {what} failed")
+        lines = [ln for ln in stderr.strip().splitlines() if ln.strip()] or [f"git {what} failed"]
+        text = self._scrub(next((ln for ln in lines if ln.startswith(("fatal:", "error:", " ! ["))), lines[-1]))
         if PERMANENT.search(stderr):
             return PermanentError(f"git {what} {self.shown}: {text}")
         return TransientError(f"git {what} {self.shown}: {text}")
