@@ -1,0 +1,131 @@
+"""The outbox's promises on SQLite and PostgreSQL: one claim wins, a lease that expired is taken
+over (and the slow owner cannot mark it), the sweep re-sends stuck rows once per stuck age,
+`arxiv-bot deliver --retry-failed` and `arxiv-bot status` through the real CLI, and the
+migration matches the model."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import threading
+
+from sqlalchemy import update
+
+from shared import lifecycle, outbox
+from shared.models import DELIVERY_SENDING, Delivery, utcnow
+from tests.delivery_seed import make_runtime, paper_rows, plan, seed_pass, statuses
+from tests.procs import BIN
+from tests.standins.smtp import SmtpStandin
+
+TO = ["ana@example.org", "bo@example.org", "cy@example.org"]
+
+
+def _rows(rt):
+    return plan(rt, seed_pass(rt, paper_rows(1)))[0][1]["delivery_ids"]
+
+
+def test_exactly_one_of_many_claims_wins(tmp_path, db_url):
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO}])
+    row = _rows(rt)[0]
+    won, start = [], threading.Barrier(8)
+
+    def claim(i):
+        start.wait()
+        with rt.session() as s:
+            if outbox.claim(s, row, f"worker-{i}", 60) is not None:
+                won.append(i)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    with rt.session() as s:  # a claimed row under a live lease is nobody else's
+        assert outbox.claim(s, row, "late", 60) is None
+        assert not outbox.mark_sent(s, row, "late")
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_mark_it(tmp_path, db_url):
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO}])
+    row = _rows(rt)[0]
+    with rt.session() as s:
+        assert outbox.claim(s, row, "slow", 60) is not None
+        s.execute(update(Delivery).where(Delivery.id == row).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    with rt.session() as s:
+        assert outbox.claim(s, row, "fresh", 60).attempts == 2
+    with rt.session() as s:
+        assert not outbox.mark_sent(s, row, "slow")
+        assert outbox.mark_sent(s, row, "fresh")
+
+
+def test_retry_after_is_kept_in_the_row(tmp_path, sqlite_url):
+    rt = make_runtime(tmp_path, sqlite_url, deliver=[{"type": "email", "to": TO}])
+    row = _rows(rt)[0]
+    with rt.session() as s:
+        outbox.claim(s, row, "w", 60)
+        outbox.release(s, row, "w", "HTTP 429", retry_after=3600)
+    with rt.session() as s:
+        assert outbox.claim(s, row, "w2", 60) is None  # not before the server said
+
+
+def test_sweep_resends_stuck_deliveries_once_per_stuck_age(tmp_path, db_url):
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO}],
+                      sweep={"interval_seconds": 1, "stuck_after_seconds": 60})
+    ids = _rows(rt)
+    sent = []
+    rt.dispatcher.send = lambda task, kwargs, countdown=None, **_: sent.append((task, kwargs))  # record only
+    assert lifecycle.sweep(rt) == 0  # fresh rows: their messages are on their way
+    past = utcnow() - dt.timedelta(seconds=120)
+    with rt.session() as s:
+        s.execute(update(Delivery).where(Delivery.id == ids[0]).values(updated_at=past))
+        s.execute(update(Delivery).where(Delivery.id == ids[1]).values(
+            status=DELIVERY_SENDING, lease_owner="dead", lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert lifecycle.sweep(rt) == 1
+    assert sent == [("deliverer.deliver", {"delivery_ids": [ids[0], ids[1]]})]
+    assert [s[1] for s in statuses(rt)] == ["pending", "pending", "pending"]
+    assert lifecycle.sweep(rt) == 0  # touched: not again before the stuck age
+
+
+def test_deliver_retry_failed_and_status_through_the_cli(tmp_path, sqlite_url):
+    with SmtpStandin(refuse={"bo@example.org": "550 no such user"}) as smtp:
+        rt = make_runtime(tmp_path, sqlite_url, deliver=[{"type": "email", "to": TO}])
+        seed_pass(rt, paper_rows(2))
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"categories": ["cs.LG"], "feeds": {"public_url": "https://digest.example.org"},
+                                   "deliver": [{"type": "email", "to": TO}]}))
+        env = {**os.environ, "ARXIV_BOT_CONFIG": str(cfg), "DATABASE_URL": sqlite_url, "SMTP_URL": smtp.url,
+               "SMTP_FROM": "bot@example.org", "BROKER_URL": "", "OUTPUT_DIR": str(tmp_path / "out")}
+
+        def cli(*args):
+            return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=120,
+                                  cwd=tmp_path)
+
+        plan(rt, 1)  # the outbox as the publisher left it; nothing sent yet
+        res = cli("deliver")
+        assert res.returncode == 1 and "2 sent, 1 failed, 0 pending" in res.stdout, res.stdout + res.stderr
+        status = cli("status")
+        assert "default" in status.stdout and "email" in status.stdout
+        assert "0 pending, 2 sent, 1 failed" in status.stdout and "no such user (SMTP 550)" in status.stdout
+        assert "--retry-failed" in status.stdout
+        rows = json.loads(cli("status", "--json").stdout)["deliveries"]
+        assert rows == [{"profile": "default", "channel": "email", "last_day": "2024-11-28", "pending": 0, "sent": 2,
+                         "failed": 1, "last_error": "bo@example.org refused: no such user (SMTP 550)"}]
+        assert cli("deliver").stdout.strip() == "nothing to deliver"  # a failure is not retried by itself
+        smtp.refuse.clear()  # the address was fixed
+        res = cli("deliver", "--retry-failed")
+        assert res.returncode == 0 and "1 failed deliveries back to pending; 1 sent, 0 failed" in res.stdout
+    assert sorted(smtp.counts.items()) == [(a, 1) for a in TO]
+
+
+def test_migration_creates_what_the_model_describes(tmp_path, db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from shared.models import Base
+
+    rt = make_runtime(tmp_path, db_url)
+    with rt.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if "deliveries" in repr(d)] == []
