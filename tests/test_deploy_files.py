@@ -29,7 +29,7 @@ import pytest
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml")
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKERS = ("fetcher", "scorer", "summarizer", "publisher")
+WORKERS = ("fetcher", "scorer", "summarizer", "publisher", "deliverer")
 OUR_IMAGE_SERVICES = (*WORKERS, "beat", "migrate", "web")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|_KEY$", re.I)
 # Shapes real credentials have: OpenAI/DashScope style keys, AWS ids, PEM blocks.

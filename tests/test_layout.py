@@ -83,7 +83,7 @@ def test_services_do_not_import_each_other_and_shared_names_none():
             assert not {t for t in targets if t.startswith("services")}, name
     for path in (ROOT / "shared").rglob("*.py"):
         text = path.read_text()
-        assert not re.search(r"[\"']services\.(fetcher|scorer|summarizer|publisher)", text), path
+        assert not re.search(r"[\"']services\.(fetcher|scorer|summarizer|publisher|deliverer)", text), path
 
 
 def test_celery_only_where_workers_need_it():
