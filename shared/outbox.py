@@ -27,7 +27,6 @@ from .models import (DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SENDING, DELIVE
 from .smtp_url import mask_url
 
 BATCH = 50          # rows of one channel per deliver message (one SMTP connection serves them)
-INSERT_CHUNK = 500  # rows per INSERT (SQLite's limit on bound parameters)
 
 
 # -- channels ------------------------------------------------------------------------------------
@@ -68,18 +67,23 @@ def plan(session: Session, pass_id: int, day: dt.date, profile, papers: int) -> 
     if not profile.deliver:
         return []
     now = utcnow()
-    rows = [dict(pass_id=pass_id, profile=profile.slug, day=day, channel=ch.type, channel_key=channel_key(ch),
-                 label=channel_label(ch), recipient=to, status=DELIVERY_PENDING, attempts=0, parts_sent=0,
-                 created_at=now, updated_at=now)
-            for ch in profile.deliver if papers > 0 or ch.type == "git" for to in recipients(ch)]
-    rows = list({(r["channel_key"], r["recipient"]): r for r in rows}.values())  # one channel listed twice
-    out: list[tuple[int, str]] = []
-    insert = _insert_ignoring_duplicates(session)
-    for i in range(0, len(rows), INSERT_CHUNK):
-        stmt = insert(Delivery).values(rows[i:i + INSERT_CHUNK]).on_conflict_do_nothing(
-            index_elements=["profile", "day", "channel_key", "recipient"])
-        out += [tuple(r) for r in session.execute(stmt.returning(Delivery.id, Delivery.channel_key))]
-    return sorted(out)
+    rows: dict[tuple[str, str], dict] = {}
+    for ch in profile.deliver:
+        if papers == 0 and ch.type != "git":
+            continue
+        key, label = channel_key(ch), channel_label(ch)  # once per channel, not per recipient
+        for to in recipients(ch):
+            rows.setdefault((key, to), dict(pass_id=pass_id, profile=profile.slug, day=day, channel=ch.type,
+                                            channel_key=key, label=label, recipient=to, status=DELIVERY_PENDING,
+                                            attempts=0, parts_sent=0, created_at=now, updated_at=now))
+    if not rows:
+        return []
+    table = Delivery.__table__
+    # One executemany (batched INSERT ... VALUES, compiled once) skipping the rows the day has.
+    stmt = (_insert_ignoring_duplicates(session)(table)
+            .on_conflict_do_nothing(index_elements=["profile", "day", "channel_key", "recipient"])
+            .returning(table.c.id, table.c.channel_key))
+    return sorted(tuple(r) for r in session.execute(stmt, list(rows.values())))
 
 
 def _insert_ignoring_duplicates(session: Session):

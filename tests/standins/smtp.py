@@ -135,3 +135,81 @@ class SmtpStandin:
     def __exit__(self, *exc) -> None:
         self._released.set()
         self.controller.stop()
+
+
+class SmtpSink:
+    """A minimal, fast SMTP sink for benchmarks, in a process of its own: it accepts every
+    message (reading DATA in bulk up to the terminating dot, where aiosmtpd handles it line by
+    line) and counts them in `total`. No TLS, no AUTH, no recording."""
+
+    def __init__(self):
+        import multiprocessing as mp
+
+        self.port = free_port()
+        self._count = mp.Value("l", 0)
+        self._proc = mp.Process(target=_sink_main, args=(self.port, self._count), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def total(self) -> int:
+        return self._count.value
+
+    def __enter__(self) -> "SmtpSink":
+        self._proc.start()
+        deadline = __import__("time").monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if __import__("time").monotonic() > deadline:
+                    raise
+                __import__("time").sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        self._proc.terminate()
+        self._proc.join(5)
+
+
+def _sink_main(port: int, count) -> None:
+    async def client(reader, writer):
+        try:
+            await session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # a client that went away
+        finally:
+            writer.close()
+
+    async def session(reader, writer):
+        writer.write(b"220 sink ESMTP\r\n")
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            verb = line[:4].upper()
+            if verb in (b"EHLO",):
+                writer.write(b"250-sink\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                await reader.readuntil(b"\r\n.\r\n")
+                with count.get_lock():
+                    count.value += 1
+                writer.write(b"250 accepted\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:  # HELO, MAIL, RCPT, RSET, NOOP
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+
+    async def main():
+        server = await asyncio.start_server(client, "127.0.0.1", port, limit=1 << 26)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
