@@ -11,8 +11,9 @@ A batch claims its profiles (shared.passes.claim_publishing: row locks) in the t
 records their publications, so a second publisher of the same batch waits and then finds them
 published; a crash before commit leaves them unpublished and the sweep (or a redelivery) writes
 the files again. The same transaction writes the profile's delivery outbox (shared.passes.deliver);
-the deliver messages go out after commit, to the deliverer's own queue. The batch that publishes the last profile closes the pass and removes the
-outputs of profiles that are no longer configured. Batches of one pass run in parallel on
+the deliver messages go out after commit, to the deliverer's own queue. The batch that publishes
+the last profile closes the pass and removes the outputs of profiles that are no longer
+configured. Batches of one pass run in parallel on
 several publisher processes.
 """
 from __future__ import annotations
