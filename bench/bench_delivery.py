@@ -49,6 +49,20 @@ def _peak_mb(pid: int) -> float:
     return peak
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the worker and its pool children so far: what a message costs
+    the deliverer whatever else the machine is doing."""
+    total = 0.0
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    for p in [str(pid), *out]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def _wait_sent(S, ids: list[int], timeout: float) -> float:
     """Seconds until every row of `ids` is sent (or failed); raises on timeout."""
     from sqlalchemy import func, select
@@ -123,14 +137,18 @@ def run(emails: int, webhooks: int, procs: int) -> None:
                 if not batch:
                     continue
                 ids = [i for _, kw in batch for i in kw["delivery_ids"]]
+                cpu = _cpu_seconds(worker.proc.pid)
                 start = time.perf_counter()
                 for task, kwargs in batch:
                     app.send_task(task, kwargs=kwargs, queue=names.DELIVER_QUEUE, routing_key=names.DELIVER_QUEUE)
                 _wait_sent(S, ids, timeout=max(600, len(ids) / 5))
                 wall = time.perf_counter() - start
+                cpu = _cpu_seconds(worker.proc.pid) - cpu
                 print(json.dumps({label: counter(), "rows": len(ids), "worker_processes": procs,
                                   "wall_s": round(wall, 1), f"{label}_per_s": round(counter() / wall, 1),
-                                  "worker_peak_mb": round(_peak_mb(worker.proc.pid))}))
+                                  "worker_cpu_ms_per_row": round(cpu * 1000 / len(ids), 2),
+                                  "worker_peak_mb": round(_peak_mb(worker.proc.pid)),
+                                  "load_average": os.getloadavg()[0], "cores": os.cpu_count()}))
         finally:
             stack.stop()
             rt.engine.dispose()

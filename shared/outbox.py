@@ -104,9 +104,9 @@ def batches(rows: list[tuple[int, str]]) -> list[list[int]]:
 
 # -- one row's life (each call in its own short transaction) -------------------------------------
 
-def claim(session: Session, row_id: int, owner: str, lease_seconds: float) -> Delivery | None:
-    """Take the row for sending, or None (sent, failed, claimed by a live worker, or its
-    Retry-After not over yet). Exactly one caller wins however many race."""
+def claim(session: Session, row_id: int, owner: str, lease_seconds: float):
+    """Take the row for sending: its (id, attempts, parts_sent), or None (sent, failed, claimed by
+    a live worker, or its Retry-After not over yet). Exactly one caller wins however many race."""
     now = utcnow()
     claimed = session.execute(
         update(Delivery).where(
@@ -116,8 +116,9 @@ def claim(session: Session, row_id: int, owner: str, lease_seconds: float) -> De
             or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
         .values(status=DELIVERY_SENDING, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
                 attempts=Delivery.attempts + 1, updated_at=now)
-        .returning(Delivery.id).execution_options(synchronize_session=False)).first()
-    return session.get(Delivery, row_id, populate_existing=True) if claimed else None
+        .returning(Delivery.id, Delivery.attempts, Delivery.parts_sent)
+        .execution_options(synchronize_session=False)).first()
+    return claimed
 
 
 def _mine(row_id: int, owner: str):

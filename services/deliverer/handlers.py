@@ -92,6 +92,21 @@ def _mark(rt, s, owner: str, row_id: int, note: str | None) -> None:
                     row_id, rt.config.delivery.lease_seconds)
 
 
+def _channel(rt, slug: str, key: str):
+    """The configured channel of a row, or None when the profile no longer has it. Cached per
+    process while the readers are unchanged: an e-mail channel may list 10,000 addresses, and
+    hashing its config for every row would cost more than sending."""
+    readers = rt.readers()
+    cache = rt.memo("deliverer.channels", dict)
+    hit = cache.get((slug, key))
+    if hit is None or hit[0] is not readers:
+        if len(cache) > 10_000:
+            cache.clear()
+        profile = readers.get(slug)
+        hit = cache[(slug, key)] = (readers, outbox.find_channel(profile, key) if profile else None)
+    return hit[1]
+
+
 def _one(rt, row, owner: str, senders: dict, failures: list, sent) -> tuple[int, str | None] | None:
     """Claim and send one row; returns (its id, note) when the server accepted it, for the
     caller to mark in its next transaction (`sent`, the previous row's, is marked in this one's
@@ -103,8 +118,7 @@ def _one(rt, row, owner: str, senders: dict, failures: list, sent) -> tuple[int,
         if claimed is None:
             return None  # sent, failed, another worker's, or its Retry-After is not over
         parts_sent = claimed.parts_sent
-        profile = rt.readers().get(row.profile)
-        channel = outbox.find_channel(profile, row.channel_key) if profile else None
+        channel = _channel(rt, row.profile, row.channel_key)
         d = content.load(rt, s, row.pass_id, row.profile) if channel else None
         secret = profile_keys.secret_key(s, rt.settings) if channel and rt.settings.secret_key else None
     try:
