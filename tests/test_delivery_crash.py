@@ -21,7 +21,9 @@ from tests.procs import BIN, Stack, _die_with_parent
 from tests.standins.smtp import SmtpStandin
 
 TO = ["ana@example.org", "bo@example.org", "cy@example.org"]
-DELIVERY = {"timeout_seconds": 5, "lease_seconds": 6, "max_retries": 3}
+# A lease shorter than the timeout (a warning in production) so that the test need not wait long
+# for the dead worker's lease; the long timeout keeps the client waiting in DATA until killed.
+DELIVERY = {"timeout_seconds": 30, "lease_seconds": 6, "max_retries": 3}
 
 
 def _config(tmp_path):
@@ -95,6 +97,7 @@ def test_embedded_deliver_killed_then_run_again(tmp_path, sqlite_url):
             proc.wait(10)
         wait_until(lambda: smtp.dropped == 1, 30, what="the server to see the client gone")
         smtp.release()
+        assert [r[1] for r in _rows(rt)] == ["sent", "sending", "pending"]  # died with bo@ claimed
         time.sleep(DELIVERY["lease_seconds"])  # the dead process's lease runs out
         res = stack.cli("deliver")
         assert "2 sent, 0 failed, 0 pending" in res.stdout, res.stdout
