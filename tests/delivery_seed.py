@@ -11,7 +11,7 @@ from shared import passes
 from shared.config import parse_config
 from shared.db import ensure_schema
 from shared.dispatch import LocalDispatcher
-from shared.models import PASS_PUBLISHED, Paper, Pass, PassProfile, Publication, Summary, SummaryJob
+from shared.models import PASS_PUBLISHED, Paper, Pass, PassProfile, Publication, Summary
 from shared.render import markdown
 from shared import digest
 from shared.runtime import Runtime

@@ -5,7 +5,6 @@ Distributed: real workers with a deliverer over Redis, `arxiv-bot trigger --wait
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 

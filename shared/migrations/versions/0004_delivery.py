@@ -1,6 +1,6 @@
 """delivery: the outbox of digests to send by e-mail, webhook and git
 
-Revision ID: 0003_delivery
+Revision ID: 0004_delivery
 Revises: 0003_fulltext
 
 One row per (profile, announcement day, channel, recipient), written in the transaction that
@@ -9,7 +9,7 @@ publishes the profile; the deliverer claims a row (lease), sends it and marks it
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0003_delivery'
+revision = '0004_delivery'
 down_revision = '0003_fulltext'
 branch_labels = None
 depends_on = None
