@@ -89,9 +89,19 @@ class Backend:
                 stamp += (profile_keys.generation(s, slug),)
         return (stamp, profile)
 
+    def secret(self) -> bytes:
+        """SECRET_KEY (shared.profile_keys.secret_key), made and committed on first use."""
+        from shared import profile_keys
+
+        def make():
+            with self.rt.session() as s:
+                return profile_keys.secret_key(s, self.settings)
+        return self.rt.memo("web.secret", make)
+
     def _load(self, slug: str, home: str) -> Snapshot | None:
         profile = self.readers().get(slug)
         if profile is None:
             return None
+        self.secret()  # committed, so the read-only snapshot session finds it (feedback tokens)
         with self.session() as s:
             return load_snapshot(s, self.config, self.settings, profile, home)
