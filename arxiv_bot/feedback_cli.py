@@ -103,6 +103,7 @@ def export(config, settings, slug: str) -> int:
 def import_file(config, settings, slug: str, path: str) -> int:
     from .feedback_formats import parse
 
+    rt = _runtime(config, settings, slug)
     name = "stdin" if path == "-" else path
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -112,7 +113,6 @@ def import_file(config, settings, slug: str, path: str) -> int:
     except UnicodeDecodeError:
         raise UserError(f"{name}: not UTF-8 text") from None
     parsed = parse(text, name)
-    rt = _runtime(config, settings, slug)
     fetched, changed = store(rt, slug, parsed.ratings, "import")
     ups = sum(1 for r in parsed.ratings.values() if r == "up")
     skipped = f"; {parsed.skipped} entries without an arXiv id skipped" if parsed.skipped else ""

@@ -8,7 +8,9 @@ loaded by the /day view (web/views.py) once per stamp and day, then cached.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from shared import digest
@@ -72,7 +74,8 @@ def load_snapshot(session, config, settings, profile, home: str = "/") -> Snapsh
     latest = (digest.load_day(session, pub.day, slug) or []) if pub is not None else []
     window = digest.load_window(session, config.feeds.window_days, config.feeds.max_items, slug)
     known = digest.known_categories(profile.categories, latest + window)
-    # Tokens stamped with the publication time: every process builds the same bytes (ETags agree).
+    # Feed items' tokens are stamped with the publication time, like the publisher's files: every
+    # process builds the same bytes (ETags agree). The page's are restamped daily (page_entry).
     fb = links_for(session, settings, config, profile, pub.published_at) if pub is not None else None
     return Snapshot(day=pub.day if pub else None, published_at=pub.published_at if pub else None,
                     readme_md=pub.readme_md if pub else "", latest=latest, window=window,
@@ -114,9 +117,12 @@ def page_entry(snap: Snapshot, filters: dict, papers: list | None = None, day=No
     source = snap.latest if papers is None else papers
     shown = _apply(source, filters)
     view = view or {}
+    # The page's forms stay usable however old the digest is: their tokens are stamped with the
+    # day the page is built (UTC midnight, so every process builds the same bytes that day).
+    fb = dataclasses.replace(snap.feedback, issued_at=int(time.time()) // 86400 * 86400) if snap.feedback else None
     html = render_page(snap.context(shown, day=day), filters, snap.days, total=len(source),
                        known_categories=snap.known,
-                       links=Links.web(action or snap.home, snap.home, key, feedback=snap.feedback),
+                       links=Links.web(action or snap.home, snap.home, key, feedback=fb),
                        sort=view.get("sort", "score"), view=view.get("view", "full"))
     return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": snap.cache_control(60)})
 

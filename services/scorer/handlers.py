@@ -1,7 +1,9 @@
 """Scorer stage logic (Celery-free; tasks.py and the embedded runner call these).
 
 score_profiles(pass_id, profiles) scores and selects a batch of profiles against the day's index
-(built once per pass and process, dayindex.py). Each profile is selected exactly once per pass:
+(built once per pass and process, dayindex.py), with each profile's interests and ratings (read
+for the whole batch in one query; profile_feedback.py: the papers rated "less like this" are
+hidden, and with enough ratings a model's points join the keyword score). Each profile is selected exactly once per pass:
 the batch claims its unscored profiles (a conditional UPDATE ... RETURNING on pass_profiles) in
 the transaction that writes their digests, so a redelivered message or a second scorer replica
 finds them scored and writes nothing. After commit it asks shared.passes whether scoring is

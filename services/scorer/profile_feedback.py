@@ -100,12 +100,12 @@ def feedback_terms(day: DayIndex, profile, model: FeedbackModel | None, weight: 
     feats = day_features(day)[idx]
     probs = model.probabilities(feats)
     out: dict[int, list[dict]] = {}
-    chosen = [(row, i, points(p, weight), p) for row, (i, p) in enumerate(zip(idx, probs))]
+    chosen = [(row, i, points(float(p), weight), float(p)) for row, (i, p) in enumerate(zip(idx, probs))]
     chosen = [c for c in chosen if abs(c[2]) >= MIN_POINTS]
     reasons = model.explain(feats[[c[0] for c in chosen]], [c[2] > 0 for c in chosen],
                             [day.papers[c[1]].id for c in chosen]) if chosen else []
     for (row, i, pts, p), near in zip(chosen, reasons):
         out[i] = [{"term": LIKED if pts > 0 else DISLIKED, "where": ["ratings"], "points": pts,
-                   "probability": round(float(p), 4), "papers": [pid for pid, _ in near],
+                   "probability": round(p, 4), "papers": [pid for pid, _ in near],
                    "titles": [title for _, title in near]}]
     return out
