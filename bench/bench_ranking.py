@@ -37,6 +37,7 @@ import math
 import random
 import re
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,20 +117,18 @@ def profile_of(name: str, spec):
     return load(cfg).profiles[0]
 
 
-def ratings_for(earlier, profile, interest, n: int, seed: int) -> dict[str, str]:
-    """{id: "up"|"down"}: n/2 liked earlier papers, n/2 disliked ones the keywords brought in,
-    then 10 % of the labels flipped."""
+def ratings_for(earlier_day, profile, interest, n: int, seed: int) -> dict[str, str]:
+    """{id: "up"|"down"}: n/2 earlier papers the reader likes (as many as there are), the rest
+    earlier papers the profile's keywords brought in that the reader does not like; then 10 % of
+    the labels flipped. Drawn with `seed`."""
     from services.scorer.profile_scorer import score_profile
-    from services.scorer.selection import select_profile
 
     rng = random.Random(seed)
-    day = day_of(earlier, list(profile.categories))
-    eligible = day.eligible(profile.categories, profile.announce_types)[0]
-    shown = {p.paper_id for p in select_profile(day, profile, score_profile(day, profile, eligible), {}, {}).picks}
-    shown |= {day.papers[i].id for i in score_profile(day, profile, eligible)}  # every keyword match
-    papers = [day.papers[i] for i in sorted(eligible)]
+    eligible = earlier_day.eligible(profile.categories, profile.announce_types)[0]
+    brought = {earlier_day.papers[i].id for i, s in score_profile(earlier_day, profile, eligible).items() if s.terms}
+    papers = [earlier_day.papers[i] for i in sorted(eligible)]
     liked = [p.id for p in papers if relevant(p, interest)]
-    disliked = [p.id for p in papers if p.id in shown and not relevant(p, interest)]
+    disliked = [p.id for p in papers if p.id in brought and not relevant(p, interest)]
     ups = rng.sample(liked, min(len(liked), n // 2))
     downs = rng.sample(disliked, min(len(disliked), n - len(ups)))
     out = {pid: "up" for pid in ups} | {pid: "down" for pid in downs}
@@ -154,8 +153,9 @@ def metrics(day, profile, interest, picks, candidates: set[str]) -> tuple[float,
     return precision, ndcg, (tpr + tnr) / 2
 
 
-def rank(day, profile, earlier_by_id, rated: dict[str, str] | None, weight: float):
-    """(picks, candidate ids) of the profile's digest of `day`, with the model of `rated`."""
+def rank(day, profile, earlier_by_id, rated: dict[str, str] | None, weight: float, clock: dict | None = None):
+    """(picks, candidate ids) of the profile's digest of `day`, with the model of `rated`;
+    `clock` collects the seconds spent training and computing points."""
     from services.scorer.feedback_model import fingerprint
     from services.scorer.profile_feedback import feedback_terms, hidden, model_from_papers
     from services.scorer.profile_scorer import score_profile
@@ -167,8 +167,13 @@ def rank(day, profile, earlier_by_id, rated: dict[str, str] | None, weight: floa
     if rated:
         papers = [(pid, earlier_by_id[pid].title, earlier_by_id[pid].abstract, list(earlier_by_id[pid].categories))
                   for pid in sorted(rated)]
+        t0 = time.process_time()
         model = model_from_papers(papers, rated, fingerprint(list(rated.items())))
+        t1 = time.process_time()
         bonus, hide = feedback_terms(day, profile, model, weight), hidden(list(rated.items()))
+        if clock is not None:
+            clock.setdefault("train", []).append(t1 - t0)
+            clock.setdefault("points", []).append((time.process_time() - t1, len(eligible)))
     # Every candidate ranked (not only max_papers): the balanced accuracy looks at all of them.
     sel = select_profile(day, dataclasses.replace(profile, max_papers=len(day)), scored, bonus, {}, hide)
     return sel.picks[:profile.max_papers], {p.paper_id for p in sel.picks}
@@ -192,19 +197,20 @@ def main() -> int:
           f"later (ranked); ratings half liked / half disliked, {NOISE:.0%} of labels flipped; "
           f"feedback.weight {weight:g}; {len(READERS)} readers x {args.seeds} rating seeds", flush=True)
     rows = {"keywords only": []} | {f"{n} ratings": [] for n in COUNTS}
+    clock: dict = {}
     for name, (interest, spec) in READERS.items():
         profile = profile_of(name, spec)
-        day = day_of(later, list(profile.categories))
+        day, seen = day_of(later, list(profile.categories)), day_of(earlier, list(profile.categories))
         picks, cands = rank(day, profile, by_id, None, weight)
         base = metrics(day, profile, interest, picks, cands)
         rows["keywords only"] += [base] * args.seeds
-        line = [f"{name}: relevant later {sum(relevant(day.papers[i], interest) for i in day.eligible(profile.categories, TYPES)[0])}",
-                "kw p@10 %.2f" % base[0]]
+        relevant_later = sum(relevant(day.papers[i], interest) for i in day.eligible(profile.categories, TYPES)[0])
+        line = [f"{name}: {relevant_later} relevant later papers", "keywords p@10 %.2f" % base[0]]
         for n in COUNTS:
             got = []
             for seed in range(args.seeds):
-                rated = ratings_for(earlier, profile, interest, n, seed)
-                picks, cands = rank(day, profile, by_id, rated, weight)
+                rated = ratings_for(seen, profile, interest, n, seed)
+                picks, cands = rank(day, profile, by_id, rated, weight, clock if n == 20 else None)
                 got.append(metrics(day, profile, interest, picks, cands))
             rows[f"{n} ratings"] += got
             line.append(f"{n}: p@10 %.2f ba %.2f" % (sum(g[0] for g in got) / len(got), sum(g[2] for g in got) / len(got)))
@@ -219,6 +225,11 @@ def main() -> int:
     ok = lift >= 0.3 and means["20 ratings"][2] >= 0.75
     print(f"at 20 ratings: precision@10 {lift:+.3f} over keyword-only (target >= +0.300), balanced accuracy "
           f"{means['20 ratings'][2]:.3f} (target >= 0.750): {'met' if ok else 'NOT met'}")
+    train = sorted(clock["train"])[len(clock["train"]) // 2] * 1000
+    spent, papers = zip(*clock["points"])
+    print(f"cost per profile with 20 ratings (median CPU time): training {train:.1f} ms (once per rating set), "
+          f"points and reasons {sorted(spent)[len(spent) // 2] * 1000:.1f} ms for about "
+          f"{sorted(papers)[len(papers) // 2]} eligible papers (every pass)")
     return 0 if ok else 1
 
 

@@ -70,58 +70,75 @@ def featurize(counts: Sequence[Counter], categories: Sequence[Sequence[str]]):
 
 @dataclass
 class FeedbackModel:
-    """A trained ranker and the rated papers that explain it."""
+    """A trained ranker and the rated papers that explain it, in the model's own small column
+    space: `cols`, the hashed features the rated papers use (sorted), usually a few thousand of
+    the 2**20; no other feature can carry weight. A model thus costs kilobytes, not megabytes."""
 
     fingerprint: str
-    coef: object           # scipy CSC column (N_FEATURES x 1): only the features seen in training
+    cols: object           # numpy int array: the feature columns the model knows, sorted
+    weights: object        # numpy float array, one per column of `cols`
     intercept: float
-    rated: object          # CSR rows of the rated papers (for explanations)
+    rated: object          # CSR (rated papers x len(cols)): their rows, for explanations
     rated_ids: list[str]
     rated_titles: list[str]
     liked: list[bool]      # per rated paper: "up"
 
-    def probabilities(self, features) -> list[float]:
-        """p(like) for each row of `features` (a CSR matrix from `featurize`)."""
+    def project(self, features):
+        """`features` (CSR rows from `featurize`) restricted to the model's columns: one
+        vectorised pass over their non-zeros (the day's matrix is shared; nothing is copied
+        per feature)."""
+        import numpy as np
+        from scipy import sparse
+
+        n = features.shape[0]
+        pos = np.searchsorted(self.cols, features.indices)
+        pos[pos == len(self.cols)] = 0
+        hit = self.cols[pos] == features.indices if len(self.cols) else np.zeros(len(pos), dtype=bool)
+        rows = np.repeat(np.arange(n), np.diff(features.indptr))
+        return sparse.csr_matrix((features.data[hit], (rows[hit], pos[hit])), shape=(n, len(self.cols)))
+
+    def probabilities(self, projected) -> list[float]:
+        """p(like) for each row of a `project`ed matrix."""
         import numpy as np
 
-        if features.shape[0] == 0:
+        if projected.shape[0] == 0:
             return []
-        z = np.asarray((features @ self.coef).todense()).ravel() + self.intercept
-        return list(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+        z = projected @ self.weights + self.intercept
+        return [float(v) for v in 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))]
 
-    def explain(self, features, liked: Sequence[bool], ids: Sequence[str], k: int = 3) -> list[list[tuple[str, str]]]:
-        """For each row of `features`: (id, title) of the k rated papers of the kind asked
-        (`liked[row]`) most similar to it (cosine, at least MIN_SIMILARITY), itself excluded."""
+    def explain(self, projected, liked: Sequence[bool], ids: Sequence[str], k: int = 3) -> list[list[tuple[str, str]]]:
+        """For each row of a `project`ed matrix: (id, title) of the k rated papers of the kind
+        asked (`liked[row]`) most similar to it (cosine, at least MIN_SIMILARITY), itself
+        excluded."""
         import numpy as np
 
-        sims = np.asarray((features @ self.rated.T).todense())
-        kinds = np.asarray(self.liked)
-        out = []
-        for row, want in enumerate(liked):
-            cand = np.where((kinds == bool(want)) & (sims[row] >= MIN_SIMILARITY))[0]
-            cand = cand[np.argsort(-sims[row][cand], kind="stable")]
-            near = [(self.rated_ids[j], self.rated_titles[j]) for j in cand if self.rated_ids[j] != ids[row]]
-            out.append(near[:k])
-        return out
+        sims = (projected @ self.rated.T).toarray()
+        want = np.asarray(liked, dtype=bool)[:, None]
+        sims[np.asarray(self.liked, dtype=bool)[None, :] != want] = -1.0  # the other kind
+        index = {pid: j for j, pid in enumerate(self.rated_ids)}
+        for row, pid in enumerate(ids):  # a rated paper does not explain itself
+            if pid in index:
+                sims[row, index[pid]] = -1.0
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return [[(self.rated_ids[j], self.rated_titles[j]) for j in order[row] if sims[row, j] >= MIN_SIMILARITY]
+                for row in range(len(ids))]
 
 
 def train(features, liked: Sequence[bool], ids: Sequence[str], titles: Sequence[str],
-          print_: str = "") -> FeedbackModel:
+          fingerprint_: str = "") -> FeedbackModel:
     """Fit the regression on the rated papers' feature rows (both kinds must be present)."""
     import numpy as np
-    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
     y = np.asarray([1 if v else 0 for v in liked])
-    # Fit on the columns the rated papers use (a few thousand of the 2**20): the other weights
-    # are 0 anyway, and the solver's cost follows the width of what it is given.
+    # Fit on the columns the rated papers use: the others would keep weight 0 anyway, and the
+    # solver's cost follows the width of what it is given.
     cols = np.unique(features.indices)
+    small = features[:, cols].tocsr()
     clf = LogisticRegression(C=C_REG, class_weight="balanced", solver="liblinear")
-    clf.fit(features[:, cols], y)
-    coef = sparse.csc_matrix((clf.coef_.ravel(), (cols, np.zeros(len(cols), dtype=int))), shape=(N_FEATURES, 1))
-    coef.eliminate_zeros()
-    return FeedbackModel(print_, coef, float(clf.intercept_[0]), features, list(ids), list(titles),
-                         [bool(v) for v in liked])
+    clf.fit(small, y)
+    return FeedbackModel(fingerprint_, cols, clf.coef_.ravel().copy(), float(clf.intercept_[0]), small,
+                         list(ids), list(titles), [bool(v) for v in liked])
 
 
 def points(p: float, weight: float) -> float:

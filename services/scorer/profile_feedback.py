@@ -97,7 +97,7 @@ def feedback_terms(day: DayIndex, profile, model: FeedbackModel | None, weight: 
     idx = sorted(day.eligible(profile.categories, profile.announce_types)[0])
     if not idx:
         return {}
-    feats = day_features(day)[idx]
+    feats = model.project(day_features(day)[idx])
     probs = model.probabilities(feats)
     out: dict[int, list[dict]] = {}
     chosen = [(row, i, points(float(p), weight), float(p)) for row, (i, p) in enumerate(zip(idx, probs))]
