@@ -102,6 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
                                parents=[common])
     prot.add_argument("slug", help="the profile's name")
 
+    fb = command("feedback", "a profile's ratings: more like this / less like this")
+    fb_sub = fb.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    fadd = fb_sub.add_parser("add", help="rate one paper for a profile (the last rating wins)",
+                             description="Rate one paper for a profile (the last rating wins).", parents=[common])
+    fadd.add_argument("slug", help="the profile's name")
+    fadd.add_argument("arxiv_id", help="the paper's arXiv id (2411.17700, arXiv:2411.17700v2 or its URL)")
+    fadd.add_argument("rating", choices=("up", "down"), help="up: more like this; down: less like this")
+    fexp = fb_sub.add_parser("export", help="print a profile's ratings as JSON lines {\"id\", \"rating\"}",
+                             description="Print a profile's ratings as JSON lines {\"id\", \"rating\"}.",
+                             parents=[common])
+    fexp.add_argument("slug", help="the profile's name")
+    fimp = fb_sub.add_parser("import", help="import ratings: JSON lines, BibTeX, CSL-JSON (Zotero) or a list of ids",
+                             description="Import ratings: JSON lines, BibTeX, CSL-JSON (Zotero) or a list of ids. "
+                                         "Bibliography entries with an arXiv id count as up.", parents=[common])
+    fimp.add_argument("slug", help="the profile's name")
+    fimp.add_argument("file", help="the file to read (- for stdin)")
+
     cfg = command("config", "config.json helpers")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     cfg_sub.add_parser("schema", help="print the JSON Schema of config.json (for editors)",
@@ -209,6 +226,17 @@ def cmd_profile(args) -> int:
     return profiles_cli.rotate(config, settings, args.slug)
 
 
+def cmd_feedback(args) -> int:
+    from . import feedback_cli
+
+    config, settings = _load(args)
+    if args.feedback_command == "add":
+        return feedback_cli.add(config, settings, args.slug, args.arxiv_id, args.rating)
+    if args.feedback_command == "export":
+        return feedback_cli.export(config, settings, args.slug)
+    return feedback_cli.import_file(config, settings, args.slug, args.file)
+
+
 def cmd_config(args) -> int:
     if args.config_command == "schema":
         import json
@@ -224,7 +252,8 @@ def cmd_config(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "worker": cmd_worker, "beat": cmd_beat, "trigger": cmd_trigger, "deliver": cmd_deliver,
-            "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config, "profile": cmd_profile}
+            "serve": cmd_serve, "status": cmd_status, "db": cmd_db, "config": cmd_config, "profile": cmd_profile,
+            "feedback": cmd_feedback}
 
 
 def _read_dotenv() -> None:

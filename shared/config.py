@@ -109,6 +109,17 @@ class FeedsConfig(_Strict):
         return value.rstrip("/")
 
 
+class FeedbackConfig(_Strict):
+    """Readers' "more like this" / "less like this" (docs/DESIGN.md "Feedback")."""
+
+    # Score points of a confident rating: the model adds weight x (2p - 1), p = p(like).
+    weight: float = Field(default=6.0, ge=0)
+    # Ratings of EACH kind a profile needs before its ratings change its ranking.
+    min_ratings: int = Field(default=3, ge=1)
+    link_days: int = Field(default=90, ge=1, le=3650)  # feedback links expire after this
+    rate_limit_per_minute: float = Field(default=30.0, gt=0)  # per client address, per web process
+
+
 class SweepConfig(_Strict):
     """The periodic sweep that re-enqueues work stuck in a stage (the DB is the source of truth)."""
 
@@ -279,6 +290,7 @@ class Config(_Strict):
     feeds: FeedsConfig = FeedsConfig()
     sweep: SweepConfig = SweepConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     ai_summary: AISummaryConfig = AISummaryConfig()
     # Readers (docs/DESIGN.md "Readers"); none: the top level is the single profile "default".
     profiles: dict[str, ProfileSpec] = Field(default_factory=dict)

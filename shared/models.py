@@ -353,3 +353,24 @@ class Delivery(Base):
         Index("ix_deliveries_status", "status", "updated_at"),
         Index("ix_deliveries_pass", "pass_id"),
     )
+# ratings.rating and ratings.source
+RATING_UP = "up"
+RATING_DOWN = "down"
+RATINGS = (RATING_UP, RATING_DOWN)
+RATING_SOURCES = ("web", "link", "cli", "import")
+
+
+class Rating(Base):
+    """A reader's rating of a paper for one profile: "up" (more like this) or "down" (less like
+    this). One row per (profile, paper): the last rating wins. `source` says where it came from:
+    the page's buttons (web), a feedback link's confirmation (link), `feedback add` (cli) or
+    `feedback import` (import)."""
+
+    __tablename__ = "ratings"
+
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    rating: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

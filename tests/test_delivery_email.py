@@ -55,9 +55,30 @@ def test_one_multipart_message_per_recipient_with_escaped_text(tmp_path, db_url)
                      "https://digest.example.org/"):
             assert link in text and f'href="{link}"' in page
         assert "TL;DR" in text and "<strong>Contribution</strong>" in page  # the summary, sanitised
+        # "More / less like this": signed GET links to the site's confirmation page, per paper.
+        links = re.findall(r'href="(https://digest\.example\.org/feedback\?t=[\w.\-]+)"', page)
+        assert len(links) == 2 * 4 and all(link in text for link in links)
+    _check_feedback_links(rt, smtp.messages[0][2])
     # The Message-ID is a function of (pass, profile, recipient): a retry sends the same one.
     ids = {m["Message-ID"] for _, _, m in smtp.messages}
     assert len(ids) == 2
+
+
+def _check_feedback_links(rt, msg) -> None:
+    """The mail's feedback links are real tokens for this profile: the web's confirmation page
+    accepts each (a GET records nothing), for the paper and rating it names."""
+    from shared.feedback_links import read_token
+
+    page = msg.get_body(("html",)).get_content()
+    tokens = re.findall(r'/feedback\?t=([\w.\-]+)"', page)
+    with rt.session() as s:
+        from shared.profile_keys import secret_key
+
+        secret = secret_key(s, rt.settings)
+    votes = [read_token(secret, t) for t in tokens]
+    assert {v.profile for v in votes} == {"default"}
+    seen = {(v.paper_id, v.rating) for v in votes}
+    assert ("2411.17700", "up") in seen and ("2411.17700", "down") in seen
 
 
 def test_starttls_with_login_and_implicit_tls(tmp_path, sqlite_url, monkeypatch):

@@ -20,8 +20,10 @@ from tests.test_web import CONFIG, UTC, publish
 
 
 def _links(path: Path) -> list[str]:
+    """The page's local links (not arXiv's, not the site's absolute feedback links, not anchors)."""
     tree = etree.HTML(path.read_bytes())
-    return [h for h in tree.xpath("//a/@href | //link/@href") if not h.startswith(("https://", "#"))]
+    site = CONFIG.feeds.public_url + "/"
+    return [h for h in tree.xpath("//a/@href | //link/@href") if not h.startswith(("https://", "#", site))]
 
 
 def test_published_pages_link_only_among_the_files(tmp_path):
@@ -65,6 +67,9 @@ def test_published_pages_link_only_among_the_files(tmp_path):
     assert '<a rel="next" href="../day/2024-11-28.html">' in yesterday.read_text()
     assert "Schrödinger" in yesterday.read_text() and "Schr\\" not in yesterday.read_text()
     assert 'href="../static/style.css"' in today_page.read_text()
+    # Feedback: links to the site's confirmation pages (feeds.public_url is set), never a form.
+    rate = etree.HTML(index.read_bytes()).xpath("//a[@class='rate']/@href")
+    assert len(rate) == 2 and all(h.startswith("http://digest.example/feedback?t=") for h in rate)
     # The feeds name no host they do not know (feeds.public_url is set in CONFIG: they use it).
     assert "<link>http://digest.example/</link>" in (out / "feed.xml").read_text()
     engine.dispose()

@@ -123,7 +123,9 @@ def test_routes_and_contents(site):
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert "Speculative decoding for LLM inference" in page.text and "Parsing with transformers" in page.text
-    assert "Sparse kernels &lt;script&gt;" in page.text and "<script" not in page.text
+    assert "Sparse kernels &lt;script&gt;" in page.text and "<script>" not in page.text
+    # The only script is the page's own file (the feedback buttons in place), never inline.
+    assert page.text.count("<script") == 1 and '<script src="/static/feedback.js" defer></script>' in page.text
     assert 'href="/day/2024-11-27"' in page.text and "TLDR 2411.20001" in page.text
     assert "set DASHSCOPE_API_KEY" in page.text
 

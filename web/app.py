@@ -2,7 +2,8 @@
 
 The factory stays small: it loads the configuration (no I/O beyond reading config.json), builds
 the backend (shared.runtime.Runtime: engine made on first use; the response cache), registers
-the views (web/views.py, docs/DESIGN.md "HTTP contract") and the error handlers (web/errors.py), and
+the views (web/views.py, docs/DESIGN.md "HTTP contract"; web/feedback_views.py, "Feedback") and the
+error handlers (web/errors.py), and
 puts the WSGI fast path (web/fastpath.py) in front.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from flask import Flask
 
 from shared.runtime import Runtime
 
-from . import errors, readers_views, views
+from . import errors, feedback_views, readers_views, views
 from .backend import Backend
 from .fastpath import FastPath
 
@@ -38,6 +39,7 @@ def create_app(settings=None, engine=None, config=None) -> Flask:
     app.extensions["arxiv_bot"] = backend
     app.register_blueprint(views.bp)
     app.register_blueprint(readers_views.bp)
+    app.register_blueprint(feedback_views.bp)
     errors.register(app)
     app.wsgi_app = FastPath(app.wsgi_app, backend.cache_for_path)
     return app

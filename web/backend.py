@@ -3,12 +3,13 @@ shared with every other part of arxiv-bot) and one response cache per profile.
 
 Nothing connects at construction: the engine is made on the first request that needs it. Each
 profile's cache re-reads only its own publication stamp (and, for a private profile, its key
-generation: a rotated key empties the cache at once), so 10,000 readers publishing one after the
-other never empty each other's caches. Caches are kept for the most recently asked profiles.
+generation: a rotated key empties the cache at once; and the UTC day, for the page's feedback
+tokens), so 10,000 readers publishing one after the other never empty each other's caches. Caches are kept for the most recently asked profiles.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from shared.runtime import Runtime
@@ -87,11 +88,23 @@ class Backend:
             stamp = publication_stamp(s, slug)
             if profile is not None and profile.private:
                 stamp += (profile_keys.generation(s, slug),)
-        return (stamp, profile)
+        # The UTC day: the page's feedback tokens are restamped daily (web/snapshot.py page_entry),
+        # so a digest older than feedback.link_days still has working buttons.
+        return (stamp + (int(time.time()) // 86400,), profile)
+
+    def secret(self) -> bytes:
+        """SECRET_KEY (shared.profile_keys.secret_key), made and committed on first use."""
+        from shared import profile_keys
+
+        def make():
+            with self.rt.session() as s:
+                return profile_keys.secret_key(s, self.settings)
+        return self.rt.memo("web.secret", make)
 
     def _load(self, slug: str, home: str) -> Snapshot | None:
         profile = self.readers().get(slug)
         if profile is None:
             return None
+        self.secret()  # committed, so the read-only snapshot session finds it (feedback tokens)
         with self.session() as s:
             return load_snapshot(s, self.config, self.settings, profile, home)

@@ -16,18 +16,19 @@ from shared.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
-HTML_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
-            "frame-ancestors 'none'")
-TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
-          503: "Service Unavailable"}
+# script-src/connect-src 'self': static/feedback.js (the feedback buttons in place); never inline.
+HTML_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
+          429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class WebError(Exception):
     """Raised by a view to answer `code` with the one-line `message`."""
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.headers = code, message, headers or {}
 
 
 def _one_line(message: str) -> str:
@@ -35,10 +36,10 @@ def _one_line(message: str) -> str:
     return line[:300]
 
 
-def error_response(code: int, message: str) -> Response:
+def error_response(code: int, message: str, extra: dict | None = None) -> Response:
     message = _one_line(message)
     path = request.path if request else ""
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(extra or {})}
     if path.endswith(".json") or path == "/healthz":
         body = json.dumps({"error": message, "status": code})
         return Response(body, status=code, content_type="application/json", headers=headers)
@@ -56,7 +57,7 @@ def register(app) -> None:
 
     @app.errorhandler(WebError)
     def web_error(exc: WebError):
-        return error_response(exc.code, exc.message)
+        return error_response(exc.code, exc.message, exc.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -8,10 +8,13 @@ loaded by the /day view (web/views.py) once per stamp and day, then cached.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from shared import digest
+from shared.feedback_links import links_for
 from shared.render.feeds import feed_meta, render_atom, render_json_feed, render_papers_json, render_rss
 from shared.render.html import render_page
 from shared.render.links import Links
@@ -43,6 +46,7 @@ class Snapshot:
     settings: object
     profile: object       # shared.profiles.Profile
     home: str = "/"       # the profile's page: "/" (the default profile at the root) or "/p/<slug>/"
+    feedback: object = None  # shared.feedback_links.FeedbackLinks, stamped with the publication time
 
     @property
     def last_modified(self) -> float | None:
@@ -70,10 +74,13 @@ def load_snapshot(session, config, settings, profile, home: str = "/") -> Snapsh
     latest = (digest.load_day(session, pub.day, slug) or []) if pub is not None else []
     window = digest.load_window(session, config.feeds.window_days, config.feeds.max_items, slug)
     known = digest.known_categories(profile.categories, latest + window)
+    # Feed items' tokens are stamped with the publication time, like the publisher's files: every
+    # process builds the same bytes (ETags agree). The page's are restamped daily (page_entry).
+    fb = links_for(session, settings, config, profile, pub.published_at) if pub is not None else None
     return Snapshot(day=pub.day if pub else None, published_at=pub.published_at if pub else None,
                     readme_md=pub.readme_md if pub else "", latest=latest, window=window,
                     days=digest.published_days(session, slug), known=known, config=config, settings=settings,
-                    profile=profile, home=home)
+                    profile=profile, home=home, feedback=fb)
 
 
 def _apply(papers: list, filters: dict) -> list:
@@ -89,7 +96,7 @@ def feed_entry(route: str, snap: Snapshot, filters: dict, base_url: str | None =
         papers = _apply(snap.window, filters)
         render = {"feed.xml": render_rss, "atom.xml": render_atom, "feed.json": render_json_feed}[route]
         body = render(papers, feed_meta(snap.config, route, filters, snap.published_at, base_url=base_url,
-                                        profile=snap.profile, prefix=snap.prefix))
+                                        profile=snap.profile, prefix=snap.prefix, feedback=snap.feedback))
     return Entry.make(body, CONTENT_TYPES[route], snap.last_modified, **{"Cache-Control": snap.cache_control(300)})
 
 
@@ -110,8 +117,12 @@ def page_entry(snap: Snapshot, filters: dict, papers: list | None = None, day=No
     source = snap.latest if papers is None else papers
     shown = _apply(source, filters)
     view = view or {}
+    # The page's forms stay usable however old the digest is: their tokens are stamped with the
+    # day the page is built (UTC midnight, so every process builds the same bytes that day).
+    fb = dataclasses.replace(snap.feedback, issued_at=int(time.time()) // 86400 * 86400) if snap.feedback else None
     html = render_page(snap.context(shown, day=day), filters, snap.days, total=len(source),
-                       known_categories=snap.known, links=Links.web(action or snap.home, snap.home, key),
+                       known_categories=snap.known,
+                       links=Links.web(action or snap.home, snap.home, key, feedback=fb),
                        sort=view.get("sort", "score"), view=view.get("view", "full"))
     return Entry.make(html, CONTENT_TYPES["html"], snap.last_modified, **{"Cache-Control": snap.cache_control(60)})
 

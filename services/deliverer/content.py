@@ -25,12 +25,17 @@ CACHE_SIZE = 16
 RATINGS = ("up", "down")
 
 
-def feedback_url(rt, session, profile: str, paper_id: str, rating: str) -> str | None:
-    """HOOK for the feedback issue (14): the GET link a reader follows to rate `paper_id` for
-    `profile` ("up": more like this, "down": less like this), i.e. the site's
-    /feedback?t=<signed token> under feeds.public_url. None: no feedback link is shown (until
-    that issue plugs its token builder in here, every channel renders without them)."""
-    return None
+def feedback_urls(rt, session, profile: str):
+    """(paper_id, rating) -> the GET link a reader follows to rate a paper for `profile` ("up":
+    more like this, "down": less like this): <feeds.public_url>/feedback?t=<signed token>
+    (shared.feedback_links), answered by a confirmation page. Without a public URL every link is
+    None: then no channel shows one."""
+    if not rt.config.feeds.public_url:
+        return lambda paper_id, rating: None
+    from shared.feedback_links import links_for
+
+    links = links_for(session, rt.settings, rt.config, profile)  # one secret lookup per digest
+    return links.url
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,13 @@ def page_url(rt, session, slug: str) -> str | None:
 
 def _build(rt, session, pass_id: int, slug: str) -> Digest:
     papers = digest.load_pass_papers(session, pass_id, slug)
+    feedback_url = feedback_urls(rt, session, slug)
     shown = []
     for p in papers:
         item = readable(p)
         links = {"abs": safe_url(p.get("abs_url")), "pdf": safe_url(p.get("pdf_url"))}
         for rating in RATINGS:
-            url = safe_url(feedback_url(rt, session, slug, p["id"], rating))
+            url = safe_url(feedback_url(p["id"], rating))
             if url:
                 links[rating] = url
         item["links"] = links

@@ -211,3 +211,20 @@ class ArxivClient:
         label = f"{', '.join(terms)} ({start}..{end})"
         for page in self.search(date_query(terms, start, end), page_size, label):
             yield from page.items
+
+    # -- look-ups by id (feedback imports) --------------------------------------------------
+    def fetch_ids(self, ids, chunk: int = 100) -> list[FeedItem]:
+        """The papers with these arXiv ids (newest versions) from the query API's id_list, in
+        requests of `chunk` ids; an id arXiv does not know is simply absent from the result.
+        Paced and retried like every request."""
+        ids = list(dict.fromkeys(ids))
+        out: list[FeedItem] = []
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            params = {"id_list": ",".join(part), "start": 0, "max_results": len(part)}
+            try:
+                page = parse_api(self.get(self.api_url, params=params))
+            except PermanentError as exc:
+                raise PermanentError(f"arXiv API look-up of {len(part)} ids: {exc}") from None
+            out.extend(page.items)
+        return out

@@ -22,6 +22,7 @@ import logging
 import shutil
 
 from shared import digest, names, passes
+from shared.feedback_links import links_for
 from shared.models import Pass, PassProfile, Publication, utcnow
 from shared.render import feeds, html, markdown
 from shared.render.links import Links
@@ -59,13 +60,16 @@ def render_outputs(rt, s, p: Pass, profile, now, day_pages=(), prefix: str = "")
     previous = next((d for d in days if d < p.day), None)
     with_pages = {str(d) for d in day_pages} | {p.day.isoformat()} | ({previous.isoformat()} if previous else set())
     known = digest.known_categories(profile.categories, papers)
+    # Feedback links only where they can work: absolute, under feeds.public_url (a file opened
+    # from disk cannot post a form). Stamped `now`, the publication's time, like the web's.
+    fb = links_for(s, rt.settings, cfg, profile, now) if cfg.feeds.public_url else None
 
     def page(c: dict, depth: int) -> str:
-        return html.render_page(c, {}, days, total=len(c["papers"]), links=Links.files(depth, with_pages),
+        return html.render_page(c, {}, days, total=len(c["papers"]), links=Links.files(depth, with_pages, fb),
                                 known_categories=known)
 
     def meta(route: str) -> dict:
-        return feeds.feed_meta(cfg, route, updated=now, profile=profile, prefix=prefix)
+        return feeds.feed_meta(cfg, route, updated=now, profile=profile, prefix=prefix, feedback=fb)
 
     files = {
         "README.md": readme,

@@ -1,7 +1,9 @@
 """Scorer stage logic (Celery-free; tasks.py and the embedded runner call these).
 
 score_profiles(pass_id, profiles) scores and selects a batch of profiles against the day's index
-(built once per pass and process, dayindex.py). Each profile is selected exactly once per pass:
+(built once per pass and process, dayindex.py), with each profile's interests and ratings (read
+for the whole batch in one query; profile_feedback.py: the papers rated "less like this" are
+hidden, and with enough ratings a model's points join the keyword score). Each profile is selected exactly once per pass:
 the batch claims its unscored profiles (a conditional UPDATE ... RETURNING on pass_profiles) in
 the transaction that writes their digests, so a redelivered message or a second scorer replica
 finds them scored and writes nothing. After commit it asks shared.passes whether scoring is
@@ -15,13 +17,15 @@ import logging
 
 from sqlalchemy import func, select, update
 
-from shared import names, passes
+from shared import feedback, names, passes
 from shared.errors import PermanentError
 from shared.models import (ITEM_WANTS_SUMMARY, PASS_SCORING, SUM_SKIPPED, Paper, Pass, PassItem, PassProfile,
                            ProfileItem, Publication, utcnow)
 from shared.tasking import Handler
 
 from .dayindex import DayIndex, DayPaper
+from .profile_feedback import feedback_terms, hidden
+from .profile_feedback import profile_model as feedback_model
 from .profile_interests import bonuses, profile_model
 from .profile_scorer import score_profile
 from .selection import Selection, select_profile
@@ -46,7 +50,9 @@ def day_index(rt, pass_id: int) -> DayIndex:
     return slot["index"]
 
 
-def _score_one(rt, pass_id: int, day: DayIndex, profile) -> tuple[dict, dict, str | None]:
+def _score_one(rt, pass_id: int, day: DayIndex, profile, ratings) -> tuple[dict, dict, str | None, frozenset]:
+    """(keyword scores, bonus terms, warning, hidden paper ids) of one profile: the bonus holds
+    interest similarity and the reader's ratings' model (profile_feedback.py)."""
     scored = score_profile(day, profile, day.eligible(profile.categories, profile.announce_types)[0])
     bonus, warning = {}, None
     if profile.interests.enabled:
@@ -56,7 +62,10 @@ def _score_one(rt, pass_id: int, day: DayIndex, profile) -> tuple[dict, dict, st
         except PermanentError as exc:
             warning = f"interests: {exc}; scoring on keywords only"
             log.warning("pass %d profile %s: %s", pass_id, profile.slug, warning)
-    return scored, bonus, warning
+    liked = feedback_terms(day, profile, feedback_model(rt, profile, ratings), rt.config.feedback.weight)
+    for i, terms in liked.items():
+        bonus[i] = [*bonus.get(i, ()), *terms]
+    return scored, bonus, warning, hidden(ratings)
 
 
 def _shown_before(s, slugs: list[str], day) -> dict[str, dict[str, int]]:
@@ -86,10 +95,12 @@ def score_profiles(rt, pass_id: int, profiles: list[str]) -> None:
         todo = list(s.scalars(select(PassProfile.profile).where(
             PassProfile.pass_id == pass_id, PassProfile.profile.in_(profiles), PassProfile.scored.is_(False))))
         day_of_pass, off = p.day, passes.summaries_off_reason(rt.config, rt.settings, p)
+        ratings = feedback.ratings_of(s, todo)
     if todo:
         readers = rt.readers()
         day = day_index(rt, pass_id)
-        results = {slug: _score_one(rt, pass_id, day, readers.get(slug)) for slug in todo if readers.get(slug)}
+        results = {slug: _score_one(rt, pass_id, day, readers.get(slug), ratings[slug])
+                   for slug in todo if readers.get(slug)}
         with rt.session() as s:
             shown = _shown_before(s, todo, day_of_pass)
             won = s.scalars(update(PassProfile).where(PassProfile.pass_id == pass_id, PassProfile.profile.in_(todo),
@@ -100,8 +111,8 @@ def score_profiles(rt, pass_id: int, profiles: list[str]) -> None:
                 if slug not in results:  # removed from the config mid-pass: an empty digest
                     row.note = "profile no longer configured"
                     continue
-                scored, bonus, warning = results[slug]
-                sel = select_profile(day, readers.get(slug), scored, bonus, shown[slug])
+                scored, bonus, warning, never = results[slug]
+                sel = select_profile(day, readers.get(slug), scored, bonus, shown[slug], never)
                 _store(s, pass_id, readers.get(slug), sel, off)
                 row.candidates, row.selected, row.note = sel.candidates, len(sel.picks), warning
                 if warning and not readers.configured and p.note is None:

@@ -24,6 +24,7 @@ from shared.models import Paper
 
 from .dayindex import DayIndex
 from .interests import EmbeddingInterests, TfidfInterests, analyzer, build_interests, interest_bonus
+from .selection import INTEREST_TERM
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,15 @@ def profile_model(rt, pass_id: int, profile) -> tuple[object | None, str | None]
     return slot[key]
 
 
-def bonuses(day: DayIndex, profile, model) -> dict[int, tuple[float, float]]:
-    """{paper index: (points, similarity)} for the profile's relevant papers with points > 0.
-    Raises PermanentError when the embeddings endpoint refused for good (caller: keywords only)."""
+def bonuses(day: DayIndex, profile, model) -> dict[int, list[dict]]:
+    """{paper index: [its "interests" match detail]} for the profile's relevant papers with
+    points > 0 (selection.select_profile's bonus). Raises PermanentError when the embeddings
+    endpoint refused for good (caller: keywords only)."""
     if model is None:
         return {}
     idx = sorted(day.eligible(profile.categories, profile.announce_types)[0])
     if isinstance(model, TfidfInterests):
-        counts = _features(day, "tfidf", lambda texts: [Counter(analyzer()(t)) for t in texts])
+        counts = day_word_counts(day)
         sims = model.similarities_of_counts([counts[i] for i in idx])
     elif isinstance(model, EmbeddingInterests):
         import numpy as np
@@ -94,8 +96,14 @@ def bonuses(day: DayIndex, profile, model) -> dict[int, tuple[float, float]]:
     for i, sim in zip(idx, sims):
         points = interest_bonus(sim, profile.interests.weight)
         if points > 0:
-            out[i] = (points, sim)
+            out[i] = [{"term": INTEREST_TERM, "where": ["similarity"], "points": points, "similarity": sim}]
     return out
+
+
+def day_word_counts(day: DayIndex) -> list[Counter]:
+    """Each of the day's papers' word counts (title and abstract, the TF-IDF analyzer), built
+    once per pass and process; the feedback ranker featurizes the same counts."""
+    return _features(day, "tfidf", lambda texts: [Counter(analyzer()(t)) for t in texts])
 
 
 def _features(day: DayIndex, kind: str, build):

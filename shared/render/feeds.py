@@ -13,6 +13,10 @@ link), description, updated (aware datetime, optional; defaults to the newest pa
 00:00 UTC). The links are absolute when a base URL is known (feeds.public_url, or the request's
 own in the web service) and relative to the feed file when not (the publisher's files without
 feeds.public_url: "index.html" beside "feed.xml", which is right wherever the files are served).
+feedback (optional, shared.feedback_links.FeedbackLinks): with feeds.public_url set, each item
+carries "More like this" / "Less like this" links to the confirmation pages (docs/DESIGN.md
+"Feedback"; a GET there records nothing), and the JSON Feed's extension {"feedback": {"up",
+"down"}}; their tokens are stamped with the publication time, so the bytes stay stable.
 """
 from __future__ import annotations
 
@@ -52,9 +56,11 @@ def _score_line(p: dict) -> str:
     return f"Score {float(p.get('score') or 0):.1f} · matched: {terms} · {', '.join(p.get('categories') or [])}"
 
 
-def content_html(p: dict) -> str:
+def content_html(p: dict, feedback=None) -> str:
     """The entry body: score and matches, authors, the full abstract, the AI summary (or why not)
-    and links. Built from escaped text plus the nh3-cleaned summary."""
+    and links, with "more like this" / "less like this" links when `feedback`
+    (shared.feedback_links.FeedbackLinks) can make absolute ones. Built from escaped text plus the
+    nh3-cleaned summary."""
     e = html.escape
     p = readable(p)
     parts = [f"<p><strong>{e(_score_line(p))}</strong></p>",
@@ -67,8 +73,17 @@ def content_html(p: dict) -> str:
     else:
         parts.append(f"<p><em>{e(summary_note(p, None))}</em></p>")
     links = [(safe_url(p.get("abs_url")), "Abstract"), (safe_url(p.get("pdf_url")), "PDF")]
+    links += [(u, t) for u, t in _feedback_links(p, feedback)]
     parts.append("<p>" + " · ".join(f'<a href="{e(u)}">{t}</a>' for u, t in links if u) + "</p>")
     return "\n".join(parts)
+
+
+def _feedback_links(p: dict, feedback) -> list[tuple[str, str]]:
+    """(GET URL of the confirmation page, label) per rating, or [] without a public URL."""
+    if feedback is None or not p.get("id"):
+        return []
+    up = feedback.url(p["id"], "up")
+    return [(up, "More like this"), (feedback.url(p["id"], "down"), "Less like this")] if up else []
 
 
 def _generator(meta: dict, papers: list[dict], fmt: str):
@@ -116,7 +131,7 @@ def _generator(meta: dict, papers: list[dict], fmt: str):
                 fe.author({"name": name})
         for cat in p.get("categories") or []:
             fe.category(term=_x(cat))
-        body = _x(content_html(raw))
+        body = _x(content_html(raw, meta.get("feedback")))
         fe.description(body)
         fe.content(body, type="html")
     return fg
@@ -135,14 +150,16 @@ def render_atom(papers: list[dict], feed_meta: dict) -> bytes:
 def render_json_feed(papers: list[dict], feed_meta: dict) -> bytes:
     """JSON Feed 1.1 bytes. Score, rank and matched terms ride in the "_arxiv_bot" extension."""
     items = []
+    feedback = feed_meta.get("feedback")
     for raw in papers:
         p = readable(raw)
         summary = p.get("summary")
+        rate = [u for u, _label in _feedback_links(raw, feedback)]
         item = {
             "id": p["id"],
             "url": safe_url(p.get("abs_url")),
             "title": plain(p.get("title")),
-            "content_html": content_html(raw),
+            "content_html": content_html(raw, feedback),
             "content_text": plain(p.get("abstract")),
             "summary": (summary or {}).get("tldr") or plain(p.get("abstract"))[:300],
             "date_published": _day_dt(p.get("day")).isoformat().replace("+00:00", "Z"),
@@ -152,7 +169,8 @@ def render_json_feed(papers: list[dict], feed_meta: dict) -> bytes:
             "_arxiv_bot": {"score": p.get("score"), "rank": p.get("rank"), "matched": p.get("matched") or [],
                            "match_details": p.get("match_details") or [], "version": p.get("version"),
                            "summary_status": p.get("summary_status"),
-                           "summary_model": (summary or {}).get("model")},
+                           "summary_model": (summary or {}).get("model"),
+                           **({"feedback": {"up": rate[0], "down": rate[1]}} if rate else {})},
         }
         items.append({k: v for k, v in item.items() if v is not None})
     doc = {"version": JSON_FEED_VERSION, "title": feed_meta["title"], "home_page_url": feed_meta["link"],
@@ -167,7 +185,7 @@ def render_papers_json(papers: list[dict]) -> bytes:
 
 
 def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datetime | None = None,
-              base_url: str | None = None, profile=None, prefix: str = "") -> dict:
+              base_url: str | None = None, profile=None, prefix: str = "", feedback=None) -> dict:
     """Channel metadata for `route` (feed.xml, atom.xml, feed.json), shared by the publisher's
     files and the web service's (filtered) responses so both carry the same bytes.
 
@@ -175,7 +193,9 @@ def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datet
     request's own URL). With neither, the links are relative ("index.html", "feed.xml") and the
     feed's id a stable URN, so a published file never names a host it does not know. `profile`
     (shared.profiles.Profile) gives the categories; `prefix` ("/p/<slug>") is the profile's path
-    below the site, which also tells its feed's URN apart."""
+    below the site, which also tells its feed's URN apart. `feedback`
+    (shared.feedback_links.FeedbackLinks) gives each item its "more/less like this" links when
+    feeds.public_url is set."""
     from urllib.parse import urlencode
 
     filters = filters or {}
@@ -190,4 +210,4 @@ def feed_meta(config, route: str, filters: dict | None = None, updated: dt.datet
             "id": None if base else "urn:arxiv-bot:digest:" + prefix.removeprefix("/p/") + (":" if prefix else "")
                                     + ",".join(categories),
             "description": f"Daily arXiv papers in {cats}, scored against your keywords, with AI summaries",
-            "updated": updated}
+            "updated": updated, "feedback": feedback}

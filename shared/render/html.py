@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from .links import SORTS, VIEWS, Links
 from .markdown import announcement_day, paper_note, summary_markdown
-from .paper import matched, readable, title_terms
+from .paper import LIKED, matched, readable, title_terms
 from .sanitize import safe_url, summary_html
 
 AUTHORS_SHOWN = 8
@@ -33,7 +33,13 @@ AUTHORS_SHOWN = 8
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
     """The page's stylesheet (shared/render/static/style.css, package data)."""
-    return resources.files("shared.render").joinpath("static/style.css").read_text(encoding="utf-8")
+    return static_text("style.css")
+
+
+@lru_cache(maxsize=4)
+def static_text(name: str) -> str:
+    """A file of shared/render/static (package data): style.css, feedback.js."""
+    return resources.files("shared.render").joinpath(f"static/{name}").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +65,7 @@ def _view(raw: dict, digest_note: str | None) -> dict:
     body = summary_html(_sections_markdown(summary)) if summary else ""
     tldr = summary_html(summary.get("tldr")) if summary and summary.get("tldr") else ""
     return {**p, "abs_url": safe_url(p.get("abs_url")), "pdf_url": safe_url(p.get("pdf_url")),
+            "because": because(p),
             "score": float(p.get("score") or 0.0),
             "authors_shown": authors[:AUTHORS_SHOWN], "authors_more": max(0, len(authors) - AUTHORS_SHOWN),
             "terms": [{"term": t, "in_title": t in in_title} for t in terms], "places": places,
@@ -66,6 +73,24 @@ def _view(raw: dict, digest_note: str | None) -> dict:
             "summary_html": Markup(body) if body else None,  # sanitised by nh3
             "summary_model": (summary or {}).get("model"),
             "note": paper_note(p, digest_note)}
+
+
+def because(p: dict) -> list[dict]:
+    """The rated papers that explain a "liked" score ({"title", "url"}), from match_details."""
+    from shared.arxiv import abs_url, find_id
+
+    from .tex import to_text
+
+    out = []
+    for d in p.get("match_details") or []:
+        if d.get("term") != LIKED:
+            continue
+        titles = list(d.get("titles") or [])
+        for n, pid in enumerate(d.get("papers") or []):
+            clean = find_id(str(pid))
+            title = to_text(titles[n]) if n < len(titles) and titles[n] else f"arXiv:{pid}"
+            out.append({"title": title, "url": abs_url(clean) if clean else None})
+    return out
 
 
 def sort_papers(papers: list[dict], sort: str) -> list[dict]:
@@ -144,3 +169,20 @@ def render_profiles(profiles: list[dict], *, links: Links | None = None, opml_ur
     links = links or Links.web()
     return _env().get_template("profiles.html").render(profiles=profiles, opml_url=opml_url, links=links,
                                                        feeds=[], all_feeds=None, title="arXiv digests")
+
+
+def render_feedback(kind: str, **ctx) -> str:
+    """The feedback confirmation page (kind "confirm": one POST button, `token`, `action`) or the
+    page after recording ("recorded": `message`). Both name the paper (`title`, `paper_id`) and
+    link `home` (the digest) when given."""
+    from shared.arxiv import abs_url, find_id
+
+    from .tex import to_text
+
+    links = Links.web()
+    paper_id = ctx.pop("paper_id")
+    clean = find_id(paper_id)
+    return _env().get_template("feedback.html").render(
+        kind=kind, links=links, feeds=[], all_feeds=None, paper_id=paper_id,
+        paper_title=to_text(ctx.pop("title")), abs_url=abs_url(clean) if clean else "#",
+        title="Confirm your feedback" if kind == "confirm" else "Feedback recorded", **ctx)

@@ -7,6 +7,11 @@ relative to a file in OUTPUT_DIR (index.html at depth 0, day/YYYY-MM-DD.html at 
 resolve among the published files, so the page works opened from disk or from any static host:
 a day is linked only when its page file exists (`days`), and nothing that needs a server
 (form, sorting, OPML, filtered feeds) is shown.
+
+Feedback ("more like this" / "less like this", shared.feedback_links): the served page gets POST
+forms to /feedback with a signed token; a published file gets links to the absolute
+<feeds.public_url>/feedback?t= confirmation page when that URL is configured, else nothing (a
+form in a file opened from disk could not work).
 """
 from __future__ import annotations
 
@@ -32,14 +37,16 @@ class Links:
     here: str = "/"                    # this page's path (web): target of the form and the view links
     days: frozenset | None = None      # files: the days that have a page file; None: every day
     key: str | None = None             # a private profile's key: on its feed links, to subscribe
+    feedback: object | None = None     # shared.feedback_links.FeedbackLinks of the profile, if any
 
     @classmethod
-    def web(cls, here: str = "/", root: str = "/", key: str | None = None) -> "Links":
-        return cls(served=True, root=root, here=here, key=key)
+    def web(cls, here: str = "/", root: str = "/", key: str | None = None, feedback=None) -> "Links":
+        return cls(served=True, root=root, here=here, key=key, feedback=feedback)
 
     @classmethod
-    def files(cls, depth: int = 0, days=()) -> "Links":
-        return cls(served=False, root="../" * depth, here="", days=frozenset(str(d) for d in days))
+    def files(cls, depth: int = 0, days=(), feedback=None) -> "Links":
+        return cls(served=False, root="../" * depth, here="", days=frozenset(str(d) for d in days),
+                   feedback=feedback)
 
     def home(self) -> str:
         return self.root if self.served else self.root + "index.html"
@@ -65,6 +72,18 @@ class Links:
 
     def opml(self) -> str | None:
         return self.root + "feeds.opml" if self.served else None
+
+    def rate(self, paper_id: str) -> dict | None:
+        """The feedback controls of one paper: {"form": True, "action", "up", "down"} (tokens,
+        served page), {"form": False, "up", "down"} (absolute links, files), or None."""
+        fb = self.feedback
+        if fb is None:
+            return None
+        if self.served:
+            return {"form": True, "action": fb.action, "up": fb.token(paper_id, "up"),
+                    "down": fb.token(paper_id, "down")}
+        up = fb.url(paper_id, "up")
+        return {"form": False, "up": up, "down": fb.url(paper_id, "down")} if up else None
 
     def view(self, filters: dict, **params) -> str:
         """This page with `filters` and the view parameters (sort, view) given."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .tex import markdown_math, to_text
 
 PLACES = ("title", "authors", "categories")  # shown; "abstract" is the usual place and is not
+LIKED, DISLIKED = "liked", "disliked"  # the reader's ratings' terms (services/scorer/profile_feedback.py)
 
 
 def readable(p: dict) -> dict:
@@ -38,6 +39,8 @@ def matched(p: dict) -> tuple[list[str], list[str]]:
     terms, places = [], []
     for d in details:
         term = str(d.get("term") or "")
+        if term == DISLIKED:  # points taken away: a reason for the rank, not a match
+            continue
         if term and term not in terms:
             terms.append(term)
         for where in d.get("where") or []:
