@@ -51,7 +51,12 @@ def make_client(base_url: str, api_key: str, timeout: float):
         raise ConfigError("the LLM API key is empty")
     import openai  # lazily: importing openai is slow and only the summarizer needs it
 
-    return openai.OpenAI(base_url=base_url, api_key=api_key.strip(), timeout=timeout, max_retries=0)
+    client = openai.OpenAI(base_url=base_url, api_key=api_key.strip(), timeout=timeout, max_retries=0)
+    # The resource classes are imported on first use (~60 ms idle, far more on a loaded host).
+    # Touch them now, before any rate-limit slot is taken: a first call that reached the
+    # provider late would share a provider second with the next grant (a 429 upstream).
+    client.chat.completions  # noqa: B018
+    return client
 
 
 def complete(client, model: str, messages: list[dict], temperature: float, max_tokens: int,
