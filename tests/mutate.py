@@ -32,18 +32,18 @@ DOC = ROOT / "docs" / "MUTATION.md"
 
 # name: (module file, tests that exercise it in-process[, the only functions to mutate])
 MODULES: dict[str, tuple] = {
-    "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_pass_inprocess.py",
+    "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py",
                                     "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py"]),
-    "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_pass_inprocess.py"]),
-    "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_pass_inprocess.py"]),
-    "ratelimit": ("services/summarizer/ratelimit.py", ["tests/test_ratelimit.py"]),
+    "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py"]),
+    "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_cli_embedded.py"]),
+    "ratelimit": ("services/summarizer/ratelimit.py", ["tests/test_summarizer_ratelimit.py"]),
     "arxiv_pacing": ("shared/arxiv_pacing.py", ["tests/test_fetcher_client.py"]),
     # The announce-type rules only (shared/arxiv.py since the readers; the feed parsers have their
     # own tests on every recorded feed).
     "effective_types": ("shared/arxiv.py", ["tests/test_shared_arxiv.py", "tests/test_fetcher_parse.py",
                                             "tests/test_fetcher_client.py", "tests/test_fetcher_watermarks.py"],
                         ["in_set", "relevant", "effective_type"]),
-    "sanitize": ("shared/render/sanitize.py", ["tests/test_render_sanitize.py", "tests/test_render.py",
+    "sanitize": ("shared/render/sanitize.py", ["tests/test_render_sanitize.py", "tests/test_render_outputs.py",
                                                "tests/test_render_tex.py"]),
 }
 SKIP = {".git", ".venv", ".mutation", "mutants", "data", "output", "bench"}  # at the top level

@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent / "arxiv-bot"
 def write_config(tmp: Path, **overrides) -> Path:
     """The project's config.json with test pacing (no 3 s spacing against the local stand-in).
     Summaries read the abstract unless `ai_summary={"input": "fulltext"}` is given: the full text
-    needs ARXIV_HTML_URL / ARXIV_PDF_URL pointed at a stand-in (tests/test_fulltext_service.py),
+    needs ARXIV_HTML_URL / ARXIV_PDF_URL pointed at a stand-in (tests/test_summarizer_fulltext_service.py),
     and no test may reach arxiv.org."""
     cfg = json.loads((ROOT / "config.json").read_text())
     cfg["ai_summary"]["input"] = "abstract"

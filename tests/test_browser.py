@@ -248,7 +248,7 @@ def test_static_page_works_as_a_file(site, browser, tmp_path):
     from shared.digest import build_context
     from shared.render.html import render_page, stylesheet
     from shared.render.links import Links
-    from tests.test_render import make_paper
+    from tests.test_render_outputs import make_paper
 
     out = tmp_path / "output"
     (out / "static").mkdir(parents=True)

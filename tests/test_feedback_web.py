@@ -175,7 +175,7 @@ def test_published_files_offer_links_only_under_a_public_url():
     from shared.render.feeds import feed_meta, render_json_feed, render_rss
     from shared.render.html import render_page
     from shared.render.links import Links
-    from tests.test_render import make_paper
+    from tests.test_render_outputs import make_paper
 
     ctx = build_context([make_paper(1)], day=DAY, generated_at=dt.datetime(2024, 11, 28, tzinfo=UTC),
                         categories=["cs.LG"], keywords=[], schedule="", model="m")

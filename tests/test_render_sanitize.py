@@ -1,6 +1,6 @@
 """shared/render/sanitize.py, exactly: what the allow-list keeps and drops, heading demotion,
 Markdown escaping at the start of a line, plain text, URLs and cutting at a word boundary.
-(The renderers' hostile-input tests are in test_render.py; these pin each tool's output, so a
+(The renderers' hostile-input tests are in test_render_outputs.py; these pin each tool's output, so a
 loosened allow-list or an off-by-one fails here: see docs/MUTATION.md.)"""
 from __future__ import annotations
 

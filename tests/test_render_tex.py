@@ -18,7 +18,7 @@ from shared.render.html import render_page
 from shared.render.markdown import render_readme
 from shared.render.paper import matched_line
 from shared.render.tex import markdown_math, to_text
-from tests.test_render import META, context, make_paper
+from tests.test_render_outputs import META, context, make_paper
 
 RECORDED = Path(__file__).parent / "data" / "arxiv" / "rss" / "rss2_2024-11-28_all20archives_1504items.xml"
 # TeX left as source: a macro (\emph, \'e), a dollar opening a formula, a braced accent.
