@@ -12,7 +12,7 @@ Then the distributed case: 10,000 profiles in PROFILES_DIR, a pass in the scorin
 1,504-item day in PostgreSQL, and 1 then 4 real `arxiv-bot worker scorer` processes (Redis
 broker) draining the score queue: wall time, speed-up, and the scorers' peak memory.
 
-    .venv/bin/python bench/bench_profiles.py [--profiles 1000 10000] [--skip-workers]
+    .venv/bin/python bench/bench_profiles.py [--profiles 1000 10000] [--skip-workers | --only-workers]
 
 Targets: 10,000 profiles x the 1,504-item day in <= 30 s on one core; >= 3x faster with 4
 scorer processes (on a machine with 4 cores: this one has 2); scorer peak memory <= 500 MB.
@@ -148,6 +148,7 @@ def distributed(n: int, workers_list: list[int]) -> None:
                "LLM_API_KEY": "", "DASHSCOPE_API_KEY": "", "BROKER_URL": "", "LOG_LEVEL": "WARNING"}
         # One real embedded pass stores the day's papers (and gives every profile a first digest).
         Stack(home, env).cli("run", "--no-summaries", timeout=3600)
+        env["LOG_LEVEL"] = "INFO"  # a worker says "ready." at INFO: that is what wait_ready waits for
         engine = make_engine(db_url)
         ensure_schema(engine)
         S = session_factory(engine)
@@ -218,13 +219,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--only-workers", action="store_true", help="only the distributed case")
     parser.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)  # internal: copies, n
     args = parser.parse_args()
     if args.one:
         one_core(*args.one)
         return
     print("simulated readers: profiles generated from the recorded day's vocabulary, not real ones")
-    for copies in (1, 10):
+    for copies in () if args.only_workers else (1, 10):
         for n in args.profiles:
             # A fresh process per case, so its peak memory is its own.
             subprocess.run([sys.executable, __file__, "--one", str(copies), str(n)], check=True)
