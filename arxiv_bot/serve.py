@@ -13,7 +13,7 @@ from shared.settings import Settings
 def serve(config: Config, settings: Settings, host: str, port: int) -> int:
     from gunicorn.app.base import BaseApplication
 
-    from shared.db import ensure_schema, make_engine
+    from shared.db import ensure_schema, make_engine, safe_url
     from web.app import create_app
 
     engine = make_engine(settings.database_url)
@@ -36,6 +36,6 @@ def serve(config: Config, settings: Settings, host: str, port: int) -> int:
         def load(self):
             return create_app(settings=settings, config=config)
 
-    print(f"serving http://{host}:{port}/ (database {settings.database_url.split('@')[-1]})", flush=True)
+    print(f"serving http://{host}:{port}/ (database {safe_url(settings.database_url)})", flush=True)
     _Gunicorn().run()
     return 0

@@ -79,12 +79,21 @@ def session_factory(engine: Engine) -> sessionmaker:
 
 
 def safe_url(engine_or_url) -> str:
-    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
-    return url.render_as_string(hide_password=True)
+    """The database URL as it may be shown: shared.redact.mask_url (userinfo password and
+    secret query parameters such as ?password= masked), for any string, parseable or not."""
+    from .redact import mask_url
+
+    if isinstance(engine_or_url, Engine):
+        return mask_url(engine_or_url.url.render_as_string(hide_password=False))
+    return mask_url(str(engine_or_url))
 
 
 def _unreachable(engine: Engine, exc: SQLAlchemyError) -> UserError:
-    return UserError(f"database unreachable ({safe_url(engine)}): {first_line(exc)}")
+    from .redact import redact_text, url_secrets
+
+    # The driver's message may quote the DSN it was given: the URL's own secrets are scrubbed too.
+    secrets = url_secrets(engine.url.render_as_string(hide_password=False))
+    return UserError(f"database unreachable ({safe_url(engine)}): {redact_text(first_line(exc), secrets)}")
 
 
 def check_connection(engine: Engine) -> None:
