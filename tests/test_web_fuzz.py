@@ -10,7 +10,6 @@ carries the bytes.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from shared.db import ensure_schema, make_engine, session_factory
 from shared.feedback_links import make_token
 from shared.settings import Settings
 from tests.procs import BIN, _die_with_parent
-from tests.test_feedback_web import DAY, PROFILES, fill
+from tests.test_feedback_web import PROFILES, fill
 from web.app import create_app
 
 ROUTES = ["/", "/index.html", "/day/{seg}", "/feed.xml", "/atom.xml", "/feed.json", "/papers.json", "/README.md",

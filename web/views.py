@@ -12,7 +12,6 @@ If-Modified-Since with 304.
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import parse_date
