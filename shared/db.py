@@ -54,7 +54,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError(f"DATABASE_URL: cannot parse {url!r}") from None
+        from .redact import mask_url
+
+        raise UserError(f"DATABASE_URL: cannot parse {mask_url(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

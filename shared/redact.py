@@ -30,8 +30,13 @@ SECRET_NAME = re.compile(r"pass|pwd|token|key|secret|sig|auth|credential|session
 SECRET_URL_VARS = ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "ARXIV_RSS_URL", "ARXIV_API_URL",
                    "ARXIV_HTML_URL", "ARXIV_PDF_URL", "LLM_BASE_URL", "OPENAI_BASE_URL", "SMTP_URL",
                    "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
-# A URL inside free text: scheme://... up to whitespace or a quote/bracket that ends it.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+# A URL inside free text: scheme://... up to whitespace or a quote, not counting the punctuation
+# that closes a sentence or a parenthesis around it ("(postgresql://...): refused").
+# Quotes may sit inside (a raw password); one closing the URL is not part of it.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>`]*[^\s'\"<>`).,;:!?\]]")
+# "user:password@host" without a scheme (a URL someone forgot the scheme of), inside free text.
+_USERINFO_IN_TEXT = re.compile(r"[^\s'\"<>`(]*:[^\s<>`]*@[A-Za-z0-9.\[\]:_-]*(?:[/?#][^\s<>`]*)?"
+                               r"[^\s'\"<>`).,;:!?\]]")
 MIN_LITERAL = 4  # shorter secret values are not scrubbed as literals (they would eat ordinary words)
 
 
@@ -105,6 +110,7 @@ def redact_text(text: str, secrets: set[str] | None = None) -> str:
     """`text` with every URL in it masked and every known secret value replaced by "***"
     (`secrets` defaults to env_secrets())."""
     text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), str(text))
+    text = _USERINFO_IN_TEXT.sub(lambda m: m.group(0) if MASK in m.group(0) else mask_url(m.group(0)), text)
     for secret in sorted(env_secrets() if secrets is None else secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
