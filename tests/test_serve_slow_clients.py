@@ -4,7 +4,8 @@ over real sockets:
 
 - 50 connections send their headers a line at a time and never finish them;
 - 20 send a POST /feedback with a large Content-Length and trickle the body;
-- 20 connect and send nothing.
+- 20 connect and send nothing;
+- 20 send 40 pipelined requests each and never read the answers.
 
 While they are all open and still trickling, /healthz answers 200, the home page shows the
 published paper and /papers.json lists it; after they are gone, the service still answers.
@@ -104,6 +105,8 @@ def test_dozens_of_slow_connections_do_not_starve_the_workers(served):
     bodies = [_open(port, b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                           b"application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nt=") for _ in range(20)]
     idle = [_open(port, b"") for _ in range(20)]
+    # Readers that never read: many pipelined requests each, answers left unread in the socket.
+    readers = [_open(port, b"GET /static/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 40) for _ in range(20)]
     try:
         for round_ in range(3):  # the attackers keep every connection busy between our requests
             assert _trickle(headers, f"X-Slow-{round_}: a\r\n".encode()) == len(headers)
@@ -111,7 +114,7 @@ def test_dozens_of_slow_connections_do_not_starve_the_workers(served):
             _answers(port)
             time.sleep(0.5)
     finally:
-        for s in headers + bodies + idle:
+        for s in headers + bodies + idle + readers:
             s.close()
     _answers(port)
     text = log.read_text()
