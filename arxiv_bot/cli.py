@@ -13,6 +13,7 @@ import os
 import sys
 
 from shared.errors import ConfigError, UserError, first_line
+from shared.redact import redact_text
 
 WORKER_SERVICES = ("fetcher", "scorer", "summarizer", "publisher", "deliverer")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         _read_dotenv()
         return COMMANDS[args.command](args) or 0
     except UserError as exc:
-        print(f"arxiv-bot: error: {exc}", file=sys.stderr)
+        print(f"arxiv-bot: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("arxiv-bot: interrupted", file=sys.stderr)
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback on request
         if os.environ.get("ARXIV_BOT_DEBUG"):
             raise
-        print(f"arxiv-bot: error: {exc.__class__.__name__}: {first_line(exc)} (set ARXIV_BOT_DEBUG=1 for details)",
+        print(f"arxiv-bot: error: {exc.__class__.__name__}: {redact_text(first_line(exc))} "
+              "(set ARXIV_BOT_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
 

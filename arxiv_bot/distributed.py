@@ -14,7 +14,7 @@ from pathlib import Path
 from shared import lifecycle
 from shared.config import Config
 from shared.db import ensure_schema
-from shared.errors import UserError
+from shared.errors import UserError, first_line
 from shared.models import PASS_EMPTY, PASS_FAILED, PASS_PUBLISHED, PASS_TERMINAL, Pass
 from shared.runtime import Runtime, set_runtime
 from shared.settings import Settings
@@ -41,13 +41,13 @@ def check_broker(app) -> None:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=5)
     except Exception as exc:
-        raise UserError(f"broker unreachable ({_safe_broker(app.conf.broker_url)}): {exc}") from None
+        raise UserError(f"broker unreachable ({_safe_broker(app.conf.broker_url)}): {first_line(exc)}") from None
 
 
 def _safe_broker(url: str) -> str:
-    from kombu.utils.url import maybe_sanitize_url
+    from shared.redact import mask_url
 
-    return maybe_sanitize_url(url)
+    return mask_url(url)
 
 
 def run_worker(config: Config, settings: Settings, service: str, concurrency: int | None, pool: str | None) -> int:

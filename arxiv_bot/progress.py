@@ -14,6 +14,7 @@ from shared.models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHE
                            PASS_TERMINAL, SUM_BUDGET, SUM_DONE, SUM_FAILED, SUM_PENDING, SUM_SKIPPED, Pass, PassItem,
                            PassProfile, ProfileItem, SummaryJob)
 from shared.passes import summaries_off_reason
+from shared.redact import mask_url
 
 
 def stage_counts(s, pass_id: int) -> dict:
@@ -117,7 +118,7 @@ class Progress:
         if reason:
             self.say(reason)
             self.reason_said = True
-        self.say(f"fetching announcements for {cats} from {self.rt.settings.arxiv_rss_url}")
+        self.say(f"fetching announcements for {cats} from {mask_url(self.rt.settings.arxiv_rss_url)}")
 
     def step(self, _task: str | None = None, force: bool = False) -> str | None:
         now = time.monotonic()

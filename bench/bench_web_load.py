@@ -1,4 +1,4 @@
-"""Web latency under load while passes publish: a real `arxiv-bot serve` (gunicorn, 2 workers)
+"""Web latency under load while passes publish: a real `arxiv-bot serve` (waitress, 2 processes)
 answers N concurrent clients (one connection per request) for S seconds while `arxiv-bot run`
 keeps publishing into the same PostgreSQL database. Prints requests, p50/p90/p99/max latency and
 errors. (tests/test_faults_load.py asserts the outcomes only: every answer a success.)

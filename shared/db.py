@@ -54,7 +54,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError(f"DATABASE_URL: cannot parse {url!r}") from None
+        from .redact import mask_url
+
+        raise UserError(f"DATABASE_URL: cannot parse {mask_url(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -79,12 +81,21 @@ def session_factory(engine: Engine) -> sessionmaker:
 
 
 def safe_url(engine_or_url) -> str:
-    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
-    return url.render_as_string(hide_password=True)
+    """The database URL as it may be shown: shared.redact.mask_url (userinfo password and
+    secret query parameters such as ?password= masked), for any string, parseable or not."""
+    from .redact import mask_url
+
+    if isinstance(engine_or_url, Engine):
+        return mask_url(engine_or_url.url.render_as_string(hide_password=False))
+    return mask_url(str(engine_or_url))
 
 
 def _unreachable(engine: Engine, exc: SQLAlchemyError) -> UserError:
-    return UserError(f"database unreachable ({safe_url(engine)}): {first_line(exc)}")
+    from .redact import redact_text, url_secrets
+
+    # The driver's message may quote the DSN it was given: the URL's own secrets are scrubbed too.
+    secrets = url_secrets(engine.url.render_as_string(hide_password=False))
+    return UserError(f"database unreachable ({safe_url(engine)}): {redact_text(first_line(exc), secrets)}")
 
 
 def check_connection(engine: Engine) -> None:

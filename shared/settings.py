@@ -76,14 +76,16 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        from .redact import mask_url  # every URL in a message is shown masked
+
         for name, url in (("ARXIV_RSS_URL", self.arxiv_rss_url), ("ARXIV_API_URL", self.arxiv_api_url),
                           ("ARXIV_PDF_URL", self.arxiv_pdf_url), ("ARXIV_HTML_URL", self.arxiv_html_url),
                           ("LLM_BASE_URL", self.llm_base_url)):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+                raise ConfigError(f"{name}: {mask_url(url)!r} is not an http(s) URL")
         if "://" not in self.database_url:
-            raise ConfigError(f"DATABASE_URL: {self.database_url!r} is not a SQLAlchemy URL")
+            raise ConfigError(f"DATABASE_URL: {mask_url(self.database_url)!r} is not a SQLAlchemy URL")
         if self.smtp_url:
             from .smtp_url import parse_smtp_url
 

@@ -3,9 +3,9 @@
     smtp://[user:password@]host[:port]     port 25 by default; STARTTLS whenever the server offers it
     smtps://[user:password@]host[:port]    TLS from the first byte, port 465 by default
 
-User and password are percent-decoded (a "@" in a password is written %40). `mask_url()` is the only
-form of the URL that may be printed or logged: the password (or a lone user name, where tokens
-go) becomes "***".
+User and password are percent-decoded (a "@" in a password is written %40). `mask_url()` (shared/redact.py, the
+one rule for every URL) is the only form of the URL that may be printed or logged: the password
+(or a lone user name, where tokens go) becomes "***".
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
+from .redact import mask_url  # noqa: F401  (the one masking rule; imported from here too)
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 
@@ -32,22 +33,6 @@ class SmtpTarget:
     @property
     def loopback(self) -> bool:
         return self.host in ("localhost", "127.0.0.1", "::1")
-
-
-def mask_url(url: str | None) -> str:
-    """A URL as it may be shown: credentials replaced by "***" (SMTP_URL, a git remote).
-    Issue 17's shared/redact.mask_url does this for every URL; this one covers ours until then."""
-    if not url:
-        return ""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***"
-    at = rest.rfind("@")
-    if at < 0:
-        return url
-    user = rest[:at].split(":", 1)
-    shown = f"{user[0]}:***" if len(user) == 2 else "***"
-    return f"{scheme}://{shown}@{rest[at + 1:]}"
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:

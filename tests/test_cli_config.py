@@ -256,7 +256,7 @@ atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write("\\n".join(so
 from arxiv_bot.cli import main
 sys.exit(main(["run"]))
 """
-NOT_ON_A_DAILY_PASS = ("alembic", "celery", "flask", "werkzeug", "gunicorn", "openai", "sklearn",
+NOT_ON_A_DAILY_PASS = ("alembic", "celery", "flask", "werkzeug", "gunicorn", "waitress", "openai", "sklearn",
                        "numpy", "pypdf", "rich", "sqlalchemy.dialects.postgresql", "psycopg")
 
 

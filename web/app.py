@@ -30,6 +30,19 @@ def _load_settings(settings, config):
     return config, settings
 
 
+def _strict_query():
+    """Every route's query string is checked once, strictly (web/params.check_query): 400, one line."""
+    from flask import request
+
+    from .errors import WebError
+    from .params import BadParam, check_query
+
+    try:
+        check_query(request.query_string)
+    except BadParam as exc:
+        raise WebError(400, str(exc)) from None
+
+
 def create_app(settings=None, engine=None, config=None) -> Flask:
     """Build the Flask app. `settings`/`config` default to shared.settings.load(); `engine`
     defaults to shared.db.make_engine(settings.database_url), created on first use."""
@@ -41,5 +54,6 @@ def create_app(settings=None, engine=None, config=None) -> Flask:
     app.register_blueprint(readers_views.bp)
     app.register_blueprint(feedback_views.bp)
     errors.register(app)
+    app.before_request(_strict_query)
     app.wsgi_app = FastPath(app.wsgi_app, backend.cache_for_path)
     return app

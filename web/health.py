@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 
 from shared.errors import first_line
+from shared.redact import redact_text
 
 TIMEOUT = 2.0
 
 
 def _short(exc: BaseException) -> str:
-    return f"error: {first_line(exc)[:160]}"
+    return f"error: {redact_text(first_line(exc))[:160]}"  # a driver may quote its DSN
 
 
 def check_database(engine) -> str:

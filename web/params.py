@@ -20,6 +20,26 @@ class BadParam(ValueError):
     """A query parameter has a bad value; str() is the one-line message for a 400."""
 
 
+def check_query(query_string: bytes | str) -> None:
+    """The whole query string, before any route reads it: valid UTF-8 once percent-decoded (werkzeug
+    would silently turn bad bytes into U+FFFD) and no control characters in any name or value."""
+    from urllib.parse import parse_qsl
+
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    if not query_string:
+        return
+    try:
+        pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict", max_num_fields=100)
+    except UnicodeDecodeError:
+        raise BadParam("query string: not valid UTF-8") from None
+    except ValueError:
+        raise BadParam("query string: too many parameters") from None
+    for name, value in pairs:
+        if _CONTROL_RE.search(name) or _CONTROL_RE.search(value):
+            raise BadParam(f"{name[:40] if not _CONTROL_RE.search(name) else 'parameter'}: control characters are not allowed")
+
+
 def parse_filters(args) -> dict:
     """{"category": str|None, "min_score": float|None, "q": str|None, "limit": int|None}."""
     def first(name):
@@ -31,10 +51,10 @@ def parse_filters(args) -> dict:
         raise BadParam("category: expected an arXiv category such as 'cs.LG'")
     score = None
     if min_score is not None:
-        try:
-            score = float(min_score)
-        except ValueError:
-            raise BadParam(f"min_score: expected a number, got {min_score[:40]!r}") from None
+        # ASCII only: float() would take "٣" or "1_0"; a number here is written as in a URL.
+        if not _NUMBER_RE.fullmatch(min_score):
+            raise BadParam(f"min_score: expected a number, got {min_score[:40]!r}")
+        score = float(min_score)
         if not math.isfinite(score):
             raise BadParam("min_score: expected a finite number")
     if q is not None:
@@ -49,10 +69,26 @@ def parse_filters(args) -> dict:
     return {"category": category, "min_score": score, "q": q, "limit": count}
 
 
+def parse_day(value: str):
+    """/day/<YYYY-MM-DD>: a real calendar date in ASCII digits (fromisoformat alone would take
+    other forms and other scripts' digits)."""
+    import datetime as dt
+
+    if not (isinstance(value, str) and _DAY_RE.fullmatch(value)):
+        raise BadParam("day: expected a date as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadParam("day: expected a date as YYYY-MM-DD") from None
+
+
 def filters_key(filters: dict) -> tuple:
     return (filters["category"], filters["min_score"], filters["q"], filters["limit"])
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
                       r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 

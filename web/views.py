@@ -12,7 +12,6 @@ If-Modified-Since with 304.
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import parse_date
@@ -24,7 +23,7 @@ from .cache import Entry
 from .errors import HTML_CSP, WebError
 from .encoding import etag_matches, negotiate
 from .fastpath import NOT_MODIFIED_DROP, FastEntry
-from .params import BadParam, filters_key, parse_filters, parse_view, request_base_url
+from .params import BadParam, filters_key, parse_day, parse_filters, parse_view, request_base_url
 from .snapshot import CONTENT_TYPES, Snapshot, feed_entry, opml_entry, page_entry, readme_entry
 
 bp = Blueprint("digest", __name__)
@@ -144,11 +143,9 @@ def index(slug: str | None = None):
 
 def day_page(day: str, slug: str | None = None):
     try:
-        when = dt.date.fromisoformat(day) if len(day) == 10 else None
-    except ValueError:
-        when = None
-    if when is None:
-        raise WebError(400, "day: expected a date as YYYY-MM-DD")
+        when = parse_day(day)
+    except BadParam as exc:
+        raise WebError(400, str(exc)) from None
     view = _page_view()
 
     def build(snap: Snapshot, filters: dict, key) -> Entry:

@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from shared.arxiv import effective_type, relevant
 from shared.errors import PermanentError, TransientError, retry_after_seconds
@@ -47,9 +46,11 @@ def _cause(exc: Exception) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its query string (it may carry tokens) for error messages."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    """The URL for error messages: masked (shared.redact.mask_url, credentials "***"), then
+    without its query string (it may carry tokens)."""
+    from shared.redact import mask_url
+
+    return mask_url(url).split("?", 1)[0].split("#", 1)[0]
 
 
 class ArxivClient:

@@ -12,7 +12,6 @@ MAX_BYTES, so a huge file cannot fill the worker's memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import PermanentError, TransientError, retry_after_seconds
 
@@ -38,8 +37,10 @@ def make_client(contact: str, timeout: float):
 
 
 def _safe(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    """Masked (shared.redact.mask_url: no credentials), then without the query string."""
+    from shared.redact import mask_url
+
+    return mask_url(url).split("?", 1)[0].split("#", 1)[0]
 
 
 def get(http, pacer, url: str, max_bytes: int | None = None) -> Fetched:
