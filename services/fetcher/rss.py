@@ -81,9 +81,13 @@ def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
     return root
 
 
-# Characters XML 1.0 forbids (C0 controls but tab, LF, CR), raw or as character references.
-_XML_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01])"
-                          rb"|[xX]0*(?:[0-8]|[bBcCeEfF]|1[0-9a-fA-F]));")
+# Characters XML 1.0 forbids (C0 controls but tab, LF, CR), raw or as character references; an
+# escape character takes its terminal sequence with it (CSI "ESC[31m", OSC "ESC]0;title BEL").
+_ESC = rb"(?:\x1b|&#0*27;|&#x0*1[bB];)"
+_BEL_OR_ST = rb"(?:\x07|&#0*7;|&#x0*7;|\x1b\\)"
+_XML_ILLEGAL = re.compile(
+    _ESC + rb"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b&<]*" + _BEL_OR_ST + rb"?|[ -/]*[0-~])?"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01])|x0*(?:[0-8]|[bBcCeEfF]|1[0-9a-fA-F]));")
 
 
 def _repair(data: bytes, error: str, what: str) -> bytes | None:
