@@ -43,6 +43,13 @@ def http_url_problem(value: str) -> str | None:
     return None
 
 
+def masked_url(url: str, cap: int = 120) -> str:
+    """`url` for a one-line message: any user:password@ part hidden, at most `cap` characters."""
+    shown = re.sub(r"(?<=//)[^/?#]*@", "***@", str(url))
+    shown = "".join(c if c.isprintable() else "?" for c in shown)
+    return shown if len(shown) <= cap else shown[:cap - 1] + "…"
+
+
 class _Strict(BaseModel):
     # Finite numbers only: NaN or Infinity (which json.loads accepts) is refused at load time,
     # never discovered in a score or a timedelta after the fetch.
@@ -163,8 +170,8 @@ class FeedsConfig(_Strict):
         if problem is None and re.search(r"[?#@]", value):
             problem = "must be a plain base URL (no query, fragment or user name)"
         if problem:
-            raise ValueError(f"expected an http(s) base URL such as https://digest.example.org: {value[:80]!r} "
-                             f"{problem}")
+            raise ValueError(f"expected an http(s) base URL such as https://digest.example.org: "
+                             f"{masked_url(value, 80)!r} {problem}")
         return value.rstrip("/")
 
 
@@ -242,7 +249,7 @@ class AISummaryConfig(_Strict):
     def _base_url(cls, value: str) -> str:
         problem = http_url_problem(value.strip())
         if problem:
-            raise ValueError(f"expected the provider's http(s) URL: {value[:80]!r} {problem}")
+            raise ValueError(f"expected the provider's http(s) URL: {masked_url(value, 80)!r} {problem}")
         return value.strip()
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config, http_url_problem, load_config
+from .config import Config, http_url_problem, load_config, masked_url
 from .errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/arxiv-bot.db"
@@ -80,7 +80,7 @@ class Settings:
                           ("LLM_BASE_URL", self.llm_base_url)):
             problem = http_url_problem(url)
             if problem:
-                raise ConfigError(f"{name}: {_masked(url)!r} is not an http(s) URL: it {problem}")
+                raise ConfigError(f"{name}: {masked_url(url)!r} is not an http(s) URL: it {problem}")
         if "://" not in self.database_url:
             raise ConfigError(f"DATABASE_URL: {self.database_url!r} is not a SQLAlchemy URL")
         if self.smtp_url:
@@ -102,12 +102,6 @@ class Settings:
     def llm_enabled(self) -> bool:
         return self.llm_api_key is not None
 
-
-
-def _masked(url: str) -> str:
-    """`url` for a message: any user:password@ part hidden, at most 120 characters."""
-    shown = re.sub(r"//[^/@\s]*@", "//***@", url)
-    return shown if len(shown) <= 120 else shown[:119] + "…"
 
 
 def _key_variable(env, configured: str) -> str:

@@ -216,3 +216,20 @@ def test_examples_refused_before_any_request_and_edges_work(tmp_path, sqlite_url
                                 parse_constant=lambda c: pytest.fail(f"papers.json has {c}"))
             if n == 0:
                 assert papers and papers[0]["score"] >= 1000
+
+
+@pytest.mark.parametrize("name", ["ARXIV_RSS_URL", "ARXIV_API_URL", "ARXIV_PDF_URL", "ARXIV_HTML_URL", "LLM_BASE_URL"])
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "http://", "https://:443/x",
+                                 "http://a b/", "http://h:99999/", "ftp://h/", "https://user:hunter2@/x"])
+def test_every_configured_url_is_http_with_a_host(name, url):
+    from shared.config import load_config
+    from shared.errors import ConfigError
+    from shared.settings import Settings
+
+    config = load_config(ROOT / "config.json")
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(config, ROOT / "config.json", env={name: url, "LLM_API_KEY": "k"})
+    message = str(info.value)
+    assert message.startswith(f"{name}: ") and "\n" not in message and "hunter2" not in message
+    code, out, err = config_check(json.dumps({**BASE, "feeds": {"public_url": url}}))
+    assert code == 2 and "'feeds.public_url'" in err and "hunter2" not in err
