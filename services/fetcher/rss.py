@@ -85,8 +85,9 @@ def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
 # escape character takes its terminal sequence with it (CSI "ESC[31m", OSC "ESC]0;title BEL").
 _ESC = rb"(?:\x1b|&#0*27;|&#x0*1[bB];)"
 _BEL_OR_ST = rb"(?:\x07|&#0*7;|&#x0*7;|\x1b\\)"
+# The sequence's bytes never include "<" or "&": removing it must not eat the markup after it.
 _XML_ILLEGAL = re.compile(
-    _ESC + rb"(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b&<]*" + _BEL_OR_ST + rb"?|[ -/]*[0-~])?"
+    _ESC + rb"(?:\[[0-;=>?]*[ -%'-/]*[@-~]|\][^\x07\x1b&<]*" + _BEL_OR_ST + rb"?|[ -%'-/]*[0-;=-~])?"
     rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01])|x0*(?:[0-8]|[bBcCeEfF]|1[0-9a-fA-F]));")
 
 
