@@ -117,3 +117,24 @@ def test_hostile_provider_in_a_real_run(tmp_path, sqlite_url):
     # The logs keep the provider's text (for the operator), cleaned and without the key.
     _assert_clean(res.stderr, "log", provider_words=True)
     assert "Invalid request" in res.stderr and "summary failed" in res.stderr
+
+
+def test_hostile_arxiv_error_text_is_clean_in_run_and_status(tmp_path, sqlite_url):
+    """arXiv's own error text (an error channel carrying an 8-bit CSI, a raw ESC sequence and a
+    BEL) fails the pass with one clean line; `status` shows it clean too."""
+    from tests.faults import RawFeed
+
+    body = ("<?xml version='1.0' encoding='UTF-8'?>\n<rss version=\"2.0\"><channel>"
+            "<title>Feed error for query: cs.XX</title><description>Bad \u009b2Jcategory \x1b[31mcs.XX\x1b[0m\x07 "
+            "\x1b]0;pwned\x07given</description></channel></rss>").encode()
+    with RawFeed(body) as feed, LLMStandin() as standin:
+        stack = make_stack(tmp_path, sqlite_url, feed, standin)
+        stack.env.update(LLM_API_KEY="")
+        res = stack.cli("run", "--no-summaries", check=False, timeout=180)
+        status = stack.cli("status", check=False)
+        status_json = stack.cli("status", "--json", check=False)
+    assert res.returncode == 1 and ": Bad category cs.XX given" in res.stderr.splitlines()[-1], res.stderr
+    for text, where in ((res.stderr, "run"), (status.stdout, "status"), (status_json.stdout, "status --json")):
+        _assert_clean(text, where)
+        assert "\\u001b" not in text and "\\u009b" not in text and "[31m" not in text, where
+    assert "Bad category cs.XX given" in status.stdout
