@@ -138,3 +138,23 @@ def test_hostile_arxiv_error_text_is_clean_in_run_and_status(tmp_path, sqlite_ur
         _assert_clean(text, where)
         assert "\\u001b" not in text and "\\u009b" not in text and "[31m" not in text, where
     assert "Bad category cs.XX given" in status.stdout
+
+
+def test_a_stored_provider_note_is_never_published():
+    """A failure note stored before reason codes (the provider's text after our prefix) reaches
+    papers.json, the feeds, the page, e-mails and chat messages (the JSON webhook carries the
+    paper dicts) only as our phrase: digest.paper_dict is where every one of them reads it."""
+    import datetime as dt
+
+    from shared.digest import paper_dict
+    from shared.models import ITEM_WANTS_SUMMARY, SUM_FAILED, Paper, ProfileItem, SummaryJob
+
+    paper = Paper(id="2411.17700", version=1, title="T", abstract="A", authors=["A B"], primary_category="cs.LG",
+                  categories=["cs.LG"])
+    item = ProfileItem(profile="default", pass_id=1, paper_id=paper.id, rank=1, score=1.0, matched=[],
+                       match_details=[], announce_type="new", summary_state=ITEM_WANTS_SUMMARY, language="en")
+    job = SummaryJob(pass_id=1, paper_id=paper.id, language="en", state=SUM_FAILED,
+                     note=f"LLM request rejected (HTTP 401): {hostile_error(LLM_KEY)}")
+    p = paper_dict(paper, item, None, job, None, dt.date(2024, 11, 28))
+    assert p["summary_note"] == "the LLM provider refused the API key (HTTP 401)"
+    _assert_clean(json.dumps(p, ensure_ascii=False), "paper dict")
