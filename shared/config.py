@@ -141,6 +141,22 @@ class ScheduleConfig(_Strict):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+    @classmethod
+    def _cron(cls, value: str, info) -> str:
+        # Checked here, as Celery's crontab parser reads them, so beat never fails at start-up.
+        lo, hi = _CRON_RANGES[info.field_name]
+        for part in str(value).lower().split(","):
+            m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d{1,3}))?", part.strip())
+            if not m or (m.group(2) is not None and int(m.group(2)) == 0):
+                raise ValueError(f"{value[:40]!r} is not a cron field (e.g. '*', '30', '0-23/2', 'mon-fri')")
+            if m.group(1) != "*":
+                for bound in m.group(1).split("-"):
+                    n = _cron_value(bound, info.field_name == "day_of_week")
+                    if n is None or not lo <= n <= hi:
+                        raise ValueError(f"{value[:40]!r}: {bound[:20]!r} is not in {lo}..{hi}")
+        return value
+
     def describe(self) -> str:
         """A human sentence for the README digest."""
         days = {"mon-fri": "Monday to Friday", "*": "every day"}.get(self.day_of_week, self.day_of_week)
@@ -149,6 +165,19 @@ class ScheduleConfig(_Strict):
         else:
             when = f"at minute {self.minute} of hour {self.hour}"
         return f"{days} {when} ({self.timezone})"
+
+
+_CRON_RANGES = {"minute": (0, 59), "hour": (0, 23), "day_of_week": (0, 6), "day_of_month": (1, 31),
+                "month_of_year": (1, 12)}
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_value(text: str, weekday: bool) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if weekday and text[:3] in _WEEKDAYS:
+        return _WEEKDAYS.index(text[:3])
+    return None
 
 
 class FeedsConfig(_Strict):

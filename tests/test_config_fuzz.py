@@ -42,7 +42,8 @@ NUM_KEYS = ["min_score", "author_weight", "max_papers", "days_back", "feeds.wind
             "ai_summary.lease_seconds", "ai_summary.max_input_tokens", "interests.weight", "feedback.weight",
             "feedback.min_ratings", "delivery.timeout_seconds", "delivery.lease_seconds", "max_papers_to_summarize"]
 STR_KEYS = ["feeds.public_url", "ai_summary.base_url", "ai_summary.language", "ai_summary.prompt_file", "contact",
-            "schedule.timezone"]
+            "schedule.timezone", "schedule.minute", "schedule.hour", "schedule.day_of_week", "schedule.day_of_month",
+            "schedule.month_of_year"]
 NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30),
                     st.integers(-5, 5000), st.floats(-2e6, 2e6),
                     st.sampled_from([0, -1, 1, 0.05, 1e308, -1e308, 1e-308, 5e-324, 2**63, 2**64, 10**400, 1000,
@@ -233,3 +234,24 @@ def test_every_configured_url_is_http_with_a_host(name, url):
     assert message.startswith(f"{name}: ") and "\n" not in message and "hunter2" not in message
     code, out, err = config_check(json.dumps({**BASE, "feeds": {"public_url": url}}))
     assert code == 2 and "'feeds.public_url'" in err and "hunter2" not in err
+
+
+CRON_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(CRON_FIELDS),
+       value=st.text(alphabet="0123456789*/-,monfriwedsatuh ", max_size=12) | st.sampled_from(
+           ["*/15", "0-23/2", "mon-fri", "monday-friday", "1,15", "*/0", "7", "60", "0-59", "sun"]))
+def test_a_schedule_that_loads_is_one_beat_can_use(field, value):
+    """Every cron field config.json accepts is one Celery's crontab accepts (beat never fails on it)."""
+    from celery.schedules import crontab
+
+    from shared.errors import ConfigError
+
+    try:
+        parse_config({"schedule": {field: value}})
+    except ConfigError as exc:
+        assert f"'schedule.{field}'" in str(exc) and "\n" not in str(exc)
+        return
+    crontab(**{field: value})  # raises for anything beat could not use
