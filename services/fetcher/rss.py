@@ -4,6 +4,11 @@ decide what an item means for the configured categories.
 `parse_rss(data)` returns a FeedResult or raises PermanentError with one line: arXiv's error
 channel, an HTML page, truncated/malformed XML, a document with a DTD (entity bombs), or a
 document that is not a feed. One broken item is skipped with a warning; the rest still parse.
+What one item may carry does not cost the day: bytes that are not UTF-8 become U+FFFD, and
+control characters (which XML forbids; raw or as &#N; references, an escape character with its
+terminal sequence) are removed, each with a warning. Ids, versions and categories are validated
+(shared.arxiv) before they can become part of a URL or of markup: an item whose id or version
+is not arXiv's is skipped, a category that is not one is dropped.
 """
 from __future__ import annotations
 
