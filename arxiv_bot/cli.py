@@ -247,8 +247,11 @@ def cmd_config(args) -> int:
         print(json.dumps(json_schema(), indent=2))
         return 0
     config, settings = _load(args)
+    from shared import profiles
+
+    readers = profiles.load(config, settings.profiles_dir)  # PROFILES_DIR files too: one line on a bad one
     print(f"{settings.config_path}: ok ({len(config.categories)} categories, "
-          f"{len(config.keyword_terms())} keywords)")
+          f"{len(config.keyword_terms())} keywords, {len(readers.profiles)} profile(s))")
     return 0
 
 

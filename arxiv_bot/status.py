@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from shared.db import HEAD_REVISION, check_connection, current_revision, make_engine, safe_url, session_factory
 from shared.errors import UserError
+from shared.reasons import public_reason
+from shared.text import one_line
 from shared.models import (PASS_FAILED, SUM_BUDGET, SUM_FAILED, SUM_SKIPPED, SUMMARY_DONE, SUMMARY_FAILED, Paper,
                            PaperText, Pass, PassProfile, ProfileItem, Publication, Summary, SummaryJob)
 
@@ -36,8 +38,9 @@ def collect(session, limit: int = 10) -> dict:
                                .where(SummaryJob.pass_id == latest.id,
                                       SummaryJob.state.in_([SUM_FAILED, SUM_BUDGET]))
                                .order_by(SummaryJob.priority)).all()
-        failures = [{"paper_id": r.paper_id, "language": r.language, "state": r.state, "reason": r.note}
-                    for r in rows]
+        # A failure's reason in our own words (a note from before reason codes may hold provider text).
+        failures = [{"paper_id": r.paper_id, "language": r.language, "state": r.state,
+                     "reason": public_reason(r.note) if r.state == SUM_FAILED else r.note} for r in rows]
         # Skips: the pass made no LLM calls (digest entries), or a replica had no key (jobs).
         skips: dict[str, int] = {}
         for model in (ProfileItem, SummaryJob):
@@ -150,11 +153,23 @@ def _day(p: dict) -> str:
     return f"day not known (started {p['started'].replace('T', ' ')[:16]})"
 
 
+def _sanitised(value):
+    """Every string of the status data as one clean line: notes and errors that came from outside
+    (arXiv, mail and chat servers) can carry control characters or terminal escape sequences."""
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, dict):
+        return {_sanitised(k): _sanitised(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitised(v) for v in value]
+    return value
+
+
 def show_status(config, settings, as_json: bool = False) -> int:
     """Print the status; 1 when the latest pass failed, else 0."""
     engine = open_existing(settings.database_url)
     with session_factory(engine).begin() as s:
-        data = collect(s)
+        data = _sanitised(collect(s))
     latest = data["latest_pass"]
     code = 1 if latest is not None and latest["status"] == PASS_FAILED else 0
     if as_json:

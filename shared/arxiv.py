@@ -53,9 +53,13 @@ def find_id(text: str) -> str | None:
 
 
 def _path(paper_id: str, version: int | None) -> str:
-    # Ids are validated when parsed; quoting anyway keeps any stored oddity out of the markup.
-    suffix = f"v{int(version)}" if version else ""
-    return quote(str(paper_id), safe="/.-") + suffix
+    # Ids are validated when parsed. Anything else that reaches here (a stored oddity) is
+    # percent-encoded whole, "/" and "." included, so it stays one path segment and can never
+    # climb out of the base ("../") or carry markup or a query.
+    text = str(paper_id)
+    valid = ID_RE.match(text) is not None and "v" not in text.rsplit("/", 1)[-1]
+    suffix = f"v{int(version)}" if version and int(version) > 0 else ""
+    return (quote(text, safe="/.-") if valid else quote(text, safe="")) + suffix
 
 
 def abs_url(paper_id: str, base: str = ABS_BASE) -> str:

@@ -14,46 +14,111 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .arxiv import ANNOUNCE_TYPES, is_category
 from .errors import ConfigError
 
 
 
+def http_url_problem(value: str) -> str | None:
+    """Why `value` is not a usable http(s) URL with a host, or None when it is one. Every URL
+    arxiv-bot is configured with (config.json and the environment) passes this: no other scheme
+    (javascript:, file:, data:), no whitespace, control characters, quotes or angle brackets."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value:
+        return "is empty"
+    if re.search(r"[\s\x00-\x1f\x7f-\x9f<>\"'`\\]", value):
+        return "contains spaces, quotes, angle brackets or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host name"
+    return None
+
+
+def masked_url(url: str, cap: int = 120) -> str:
+    """`url` for a one-line message: masked by the one rule (shared/redact.py: passwords and
+    secret-named parameters), printable, at most `cap` characters."""
+    from .redact import mask_url
+
+    shown = mask_url(str(url))
+    shown = "".join(c if c.isprintable() else "?" for c in shown)
+    return shown if len(shown) <= cap else shown[:cap - 1] + "…"
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite numbers only: NaN or Infinity (which json.loads accepts) is refused at load time,
+    # never discovered in a score or a timedelta after the fetch.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Every number has a range it can work in. A weight's bound keeps any sum of scores finite
+# (papers.json must stay valid JSON); durations stay within what datetime/timers can hold.
+WEIGHT = 1000.0
+DAY = 86400.0
+Weight = Annotated[float, Field(ge=-WEIGHT, le=WEIGHT)]
+# What the scorer's matcher can match: a keyword needs at least one letter or digit (the same
+# rule services/scorer/matcher.py applies), and no control characters.
+_MATCHABLE = re.compile(r"[^\W_]")
+
+
+def _check_term(term: str, what: str = "keyword") -> str:
+    if not isinstance(term, str) or not _MATCHABLE.search(term):
+        raise ValueError(f"{what} {term[:40]!r} has no letters or digits to match")
+    if not term.isprintable() or len(term) > 200:
+        raise ValueError(f"{what} {term[:40]!r} must be one printable line of at most 200 characters")
+    return term
 
 
 class KeywordSpec(_Strict):
     """One interest term. A bare string in config.json means {"term": that string}."""
 
     term: str = Field(min_length=1)
-    weight: float = 1.0
+    weight: Weight = 1.0
     aliases: tuple[str, ...] = ()
     case_sensitive: bool = False
 
+    @field_validator("term")
+    @classmethod
+    def _term(cls, value: str) -> str:
+        return _check_term(value)
 
-KeywordEntry = Union[str, KeywordSpec]
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for alias in value:
+            _check_term(alias, "alias")
+        return value
+
+
+# A bare string is checked like a spec's term (an empty or "(" keyword is refused at load time).
+KeywordEntry = Union[Annotated[str, AfterValidator(_check_term)], KeywordSpec]
 
 
 class InterestsConfig(_Strict):
     """Similarity to what the user reads (arXiv ids or short texts); off by default."""
 
     enabled: bool = False
-    items: tuple[str, ...] = ()
+    items: tuple[Annotated[str, Field(min_length=1, max_length=100_000)], ...] = ()
     method: Literal["tfidf", "embeddings"] = "tfidf"
-    weight: float = Field(default=5.0, ge=0)  # score += weight * cosine similarity (0..1)
+    weight: float = Field(default=5.0, ge=0, le=WEIGHT)  # score += weight * cosine similarity (0..1)
     embedding_model: str = "text-embedding-3-small"
 
 
 class FetchConfig(_Strict):
     """How the fetcher talks to arXiv. arXiv's terms: at most one request every 3 s."""
 
-    min_interval_seconds: float = Field(default=3.0, ge=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    min_interval_seconds: float = Field(default=3.0, ge=0, le=3600)
+    timeout_seconds: float = Field(default=30.0, ge=0.1, le=3600)
     max_retries: int = Field(default=4, ge=0, le=10)
-    backoff_cap_seconds: float = Field(default=120.0, gt=0)
+    backoff_cap_seconds: float = Field(default=120.0, gt=0, le=DAY)
     api_page_size: int = Field(default=2000, ge=1, le=2000)
 
 
@@ -79,6 +144,22 @@ class ScheduleConfig(_Strict):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+    @classmethod
+    def _cron(cls, value: str, info) -> str:
+        # Checked here, as Celery's crontab parser reads them, so beat never fails at start-up.
+        lo, hi = _CRON_RANGES[info.field_name]
+        for part in str(value).lower().split(","):
+            m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d{1,3}))?", part.strip())
+            if not m or (m.group(2) is not None and int(m.group(2)) == 0):
+                raise ValueError(f"{value[:40]!r} is not a cron field (e.g. '*', '30', '0-23/2', 'mon-fri')")
+            if m.group(1) != "*":
+                for bound in m.group(1).split("-"):
+                    n = _cron_value(bound, info.field_name == "day_of_week")
+                    if n is None or not lo <= n <= hi:
+                        raise ValueError(f"{value[:40]!r}: {bound[:20]!r} is not in {lo}..{hi}")
+        return value
+
     def describe(self) -> str:
         """A human sentence for the README digest."""
         days = {"mon-fri": "Monday to Friday", "*": "every day"}.get(self.day_of_week, self.day_of_week)
@@ -89,10 +170,23 @@ class ScheduleConfig(_Strict):
         return f"{days} {when} ({self.timezone})"
 
 
+_CRON_RANGES = {"minute": (0, 59), "hour": (0, 23), "day_of_week": (0, 6), "day_of_month": (1, 31),
+                "month_of_year": (1, 12)}
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_value(text: str, weekday: bool) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if weekday and text[:3] in _WEEKDAYS:
+        return _WEEKDAYS.index(text[:3])
+    return None
+
+
 class FeedsConfig(_Strict):
     """The rolling window the RSS/Atom/JSON feeds carry."""
 
-    window_days: int = Field(default=30, ge=1)
+    window_days: int = Field(default=30, ge=1, le=3650)
     max_items: int = Field(default=200, ge=1, le=5000)
     # The site's public base URL, for the feeds' self links and the OPML. None: the web service
     # uses the URL each request came to; the publisher's files use links relative to themselves.
@@ -104,8 +198,12 @@ class FeedsConfig(_Strict):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        if not re.match(r"^https?://[^\s/?#<>\"']+(/[^\s?#<>\"']*)?$", value):
-            raise ValueError(f"expected an http(s) base URL such as https://digest.example.org, got {value[:80]!r}")
+        problem = http_url_problem(value)
+        if problem is None and re.search(r"[?#@]", value):
+            problem = "must be a plain base URL (no query, fragment or user name)"
+        if problem:
+            raise ValueError(f"expected an http(s) base URL such as https://digest.example.org: "
+                             f"{masked_url(value, 80)!r} {problem}")
         return value.rstrip("/")
 
 
@@ -113,28 +211,28 @@ class FeedbackConfig(_Strict):
     """Readers' "more like this" / "less like this" (docs/DESIGN.md "Feedback")."""
 
     # Score points of a confident rating: the model adds weight x (2p - 1), p = p(like).
-    weight: float = Field(default=6.0, ge=0)
+    weight: float = Field(default=6.0, ge=0, le=WEIGHT)
     # Ratings of EACH kind a profile needs before its ratings change its ranking.
-    min_ratings: int = Field(default=3, ge=1)
+    min_ratings: int = Field(default=3, ge=1, le=100_000)
     link_days: int = Field(default=90, ge=1, le=3650)  # feedback links expire after this
-    rate_limit_per_minute: float = Field(default=30.0, gt=0)  # per client address, per web process
+    rate_limit_per_minute: float = Field(default=30.0, gt=0, le=1_000_000)  # per client address, per web process
 
 
 class SweepConfig(_Strict):
     """The periodic sweep that re-enqueues work stuck in a stage (the DB is the source of truth)."""
 
-    interval_seconds: float = Field(default=120.0, gt=0)
-    stuck_after_seconds: float = Field(default=600.0, gt=0)
+    interval_seconds: float = Field(default=120.0, ge=0.1, le=DAY)
+    stuck_after_seconds: float = Field(default=600.0, gt=0, le=30 * DAY)
 
 
 class DeliveryConfig(_Strict):
     """How the deliverer sends digests (docs/DESIGN.md "Delivery")."""
 
     # Seconds one network operation may take (SMTP command, HTTP request, one git command).
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=60.0, ge=0.1, le=DAY)
     # A claimed delivery whose worker says nothing for this long is taken over by another (the
     # sweep): it must outlast the slowest send, or one recipient could get the digest twice.
-    lease_seconds: float = Field(default=600.0, gt=0)
+    lease_seconds: float = Field(default=600.0, gt=0, le=7 * DAY)
     # Failed attempts (connection errors, SMTP 4xx, HTTP 429/5xx) before a delivery is marked
     # failed; `arxiv-bot deliver --retry-failed` sends it again later.
     max_retries: int = Field(default=8, ge=0, le=30)
@@ -146,20 +244,20 @@ class AISummaryConfig(_Strict):
     base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
     model: str = "qwen-long"
     prompt_file: str | None = None
-    max_papers_to_summarize: int = Field(default=15, ge=0)
-    language: str = "zh"
+    max_papers_to_summarize: int = Field(default=15, ge=0, le=10_000)
+    language: str = Field(default="zh", min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")
     # "fulltext": the paper (arXiv HTML, else the PDF, else the abstract), sections selected so
     # the whole prompt stays within max_input_tokens; "abstract": the abstract only.
     input: Literal["abstract", "fulltext"] = "fulltext"
-    max_input_tokens: int = Field(default=12000, ge=1024)
+    max_input_tokens: int = Field(default=12000, ge=1024, le=10_000_000)
     temperature: float = Field(default=0.3, ge=0, le=2)
-    max_tokens: int = Field(default=1500, ge=16)
-    timeout: float = Field(default=120.0, gt=0)
-    requests_per_minute: float = Field(default=60.0, gt=0)
-    tokens_per_minute: float = Field(default=200000.0, gt=0)
-    daily_token_budget: int | None = Field(default=None, ge=0)
+    max_tokens: int = Field(default=1500, ge=16, le=1_000_000)
+    timeout: float = Field(default=120.0, ge=0.1, le=DAY)
+    requests_per_minute: float = Field(default=60.0, gt=0, le=1_000_000)
+    tokens_per_minute: float = Field(default=200000.0, gt=0, le=1e12)
+    daily_token_budget: int | None = Field(default=None, ge=0, le=10**15)
     max_retries: int = Field(default=6, ge=0, le=20)
-    lease_seconds: float = Field(default=300.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0, le=DAY)
     # Provider calls at once in embedded mode (`arxiv-bot run`); distributed mode scales with
     # summarizer replicas instead. Either way the rate limits above hold.
     max_workers: int = Field(default=4, ge=1, le=64)
@@ -170,6 +268,21 @@ class AISummaryConfig(_Strict):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError("must be the NAME of an environment variable, not the key itself")
         return value
+
+    @field_validator("prompt_file")
+    @classmethod
+    def _prompt_file(cls, value: str | None) -> str | None:
+        if value is not None and (not value.isprintable() or len(value) > 4096):
+            raise ValueError("must be a file path (one printable line)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        problem = http_url_problem(value.strip())
+        if problem:
+            raise ValueError(f"expected the provider's http(s) URL: {masked_url(value, 80)!r} {problem}")
+        return value.strip()
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -221,6 +334,15 @@ class GitChannel(_Strict):
         return value
 
 
+# A followed author: a name with at least one letter (an empty name would follow nobody, or everyone).
+def _check_author(name: str) -> str:
+    if not re.search(r"[^\W\d_]", name) or not name.isprintable() or len(name) > 200:
+        raise ValueError(f"author {name[:40]!r} must be a name (letters, one printable line, at most 200 characters)")
+    return name
+
+
+Author = Annotated[str, AfterValidator(_check_author)]
+
 Channel = Annotated[Union[EmailChannel, WebhookChannel, GitChannel], Field(discriminator="type")]
 # [a-z0-9][a-z0-9-]{0,39}: safe in URLs, file names and e-mail subjects.
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -236,15 +358,15 @@ class ProfileSpec(_Strict):
     categories: tuple[str, ...] | None = None
     keywords: tuple[KeywordEntry, ...] | None = None
     exclude_keywords: tuple[KeywordEntry, ...] | None = None
-    authors: tuple[str, ...] | None = None
-    author_weight: float | None = None
-    category_weights: dict[str, float] | None = None
+    authors: tuple[Author, ...] | None = None
+    author_weight: Weight | None = None
+    category_weights: dict[str, Weight] | None = None
     interests: InterestsConfig | None = None
     announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] | None = None
-    max_papers: int | None = Field(default=None, ge=1)
-    min_score: float | None = None
-    max_papers_to_summarize: int | None = Field(default=None, ge=0)
-    language: str | None = None
+    max_papers: int | None = Field(default=None, ge=1, le=10_000)
+    min_score: float | None = Field(default=None, ge=-1e6, le=1e6)
+    max_papers_to_summarize: int | None = Field(default=None, ge=0, le=10_000)
+    language: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")
     private: bool = False
     deliver: tuple[Channel, ...] = ()
 
@@ -276,13 +398,13 @@ class Config(_Strict):
     categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.DC", "cs.LG")
     keywords: tuple[KeywordEntry, ...] = ()
     exclude_keywords: tuple[KeywordEntry, ...] = ()
-    authors: tuple[str, ...] = ()
-    author_weight: float = 2.0
-    category_weights: dict[str, float] = Field(default_factory=dict)
+    authors: tuple[Author, ...] = ()
+    author_weight: Weight = 2.0
+    category_weights: dict[str, Weight] = Field(default_factory=dict)
     interests: InterestsConfig = InterestsConfig()
     announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] = ("new",)
-    max_papers: int = Field(default=30, ge=1)
-    min_score: float = 0.0
+    max_papers: int = Field(default=30, ge=1, le=10_000)
+    min_score: float = Field(default=0.0, ge=-1e6, le=1e6)
     days_back: int = Field(default=7, ge=0, le=90)
     contact: str = "https://github.com/arxiv-bot/arxiv-bot"
     fetch: FetchConfig = FetchConfig()
@@ -307,6 +429,14 @@ class Config(_Strict):
     @classmethod
     def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_categories(value)
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, value: str) -> str:
+        # It goes into every request's User-Agent header: one printable line.
+        if not value.strip() or len(value) > 200 or not value.isprintable():
+            raise ValueError("must be one printable line (a URL or an e-mail address) of at most 200 characters")
+        return value.strip()
 
     @field_validator("profiles")
     @classmethod
@@ -387,14 +517,22 @@ def _describe(exc: ValidationError, source: str) -> str:
     # A union (string or object) reports one error per branch: show the branch the user meant.
     err = next((e for e in errors if not (e["type"] == "string_type" and isinstance(e.get("input"), dict))),
                errors[0])
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int) and p not in ("str", "KeywordSpec"))
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int) and p not in ("str", "KeywordSpec")
+                and not str(p).startswith("function-after["))
+    key = _shown(".".join(str(p) for p in loc)) or "(top level)"
     if err["type"] == "extra_forbidden":
         guess = difflib.get_close_matches(str(loc[-1]), _known_keys(Config, loc), n=1)
-        hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), guess[0]])}'?)" if guess else ""
+        hint = f" (did you mean '{_shown('.'.join([*map(str, loc[:-1]), guess[0]]))}'?)" if guess else ""
         return f"{source}: unknown key '{key}'{hint}"
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = _shown(err["msg"].removeprefix("Value error, "), 300)
     return f"{source}: '{key}': {msg}"
+
+
+def _shown(text: str, cap: int = 80) -> str:
+    """A key from the user's file as a message may show it: control characters escaped (a key
+    can carry a terminal escape sequence), at most `cap` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= cap else text[:cap - 1] + "…"
 
 
 def json_schema() -> dict:
@@ -419,13 +557,19 @@ def load_config(path: str | Path) -> Config:
     """Read and validate config.json at `path`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not content
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found (set ARXIV_BOT_CONFIG or --config)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    return parse_config(decode_json(text, str(path)), source=str(path))
+
+
+def decode_json(text: str, source: str) -> Any:
+    """json.loads with every failure as one ConfigError line (nesting too deep included)."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return parse_config(data, source=str(path))
+        raise ConfigError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid JSON: nested too deeply") from None

@@ -13,8 +13,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from . import arxiv
-from .models import (ITEM_WANTS_SUMMARY, SUM_PENDING, SUMMARY_DONE, Pass, PassItem, Paper, ProfileItem, Publication,
-                     Summary, SummaryJob)
+from .models import (ITEM_WANTS_SUMMARY, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, Pass, PassItem, Paper, ProfileItem,
+                     Publication, Summary, SummaryJob)
+from .reasons import public_reason
 
 DEFAULT_PROFILE = "default"
 
@@ -70,7 +71,7 @@ def paper_dict(paper: Paper, item: ProfileItem, pass_item: PassItem | None, job:
         "match_details": list(item.match_details or []),
         "summary": _summary_dict(summary) if wants else None,
         "summary_status": (job.state if job is not None else SUM_PENDING) if wants else item.summary_state,
-        "summary_note": (job.note if job is not None else None) if wants else item.note,
+        "summary_note": _note(job, item, wants),
         "doi": paper.doi,
         "journal_ref": paper.journal_ref,
         "abs_url": arxiv.abs_url(paper.id),
@@ -79,6 +80,16 @@ def paper_dict(paper: Paper, item: ProfileItem, pass_item: PassItem | None, job:
     if item.updated:  # a replacement of a paper this reader was shown before (only then: the
         out["updated"] = True  # papers.json of readers without replacements is unchanged)
     return out
+
+
+def _note(job: SummaryJob | None, item: ProfileItem, wants: bool) -> str | None:
+    """Why the paper has no summary. A failure is said in our own words (shared/reasons.py):
+    a note stored before reason codes existed may hold the provider's text, never published."""
+    if not wants:
+        return item.note
+    if job is None:
+        return None
+    return public_reason(job.note) if job.state == SUM_FAILED else job.note
 
 
 def _digest_rows(session: Session, profile: str, *where):

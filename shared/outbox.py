@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from .models import (DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SENDING, DELIVERY_SENT, Delivery, UTCDateTime,
                      utcnow)
 from .smtp_url import mask_url
+from .text import one_line
 
 BATCH = 50          # rows of one channel per deliver message (one SMTP connection serves them)
 
@@ -132,7 +133,7 @@ def mark_sent(session: Session, row_id: int, owner: str, note: str | None = None
     its lease: the take-over may have sent it again; delivery.lease_seconds is too short)."""
     now = utcnow()
     return session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
-        status=DELIVERY_SENT, sent_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, error=note)
+        status=DELIVERY_SENT, sent_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, error=note and one_line(note, 2000))
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
@@ -147,21 +148,21 @@ def release(session: Session, row_id: int, owner: str, reason: str, retry_after:
     now = utcnow()
     later = now + dt.timedelta(seconds=retry_after) if retry_after else None
     session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
-        status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, error=reason[:2000], not_before=later,
+        status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, error=one_line(reason, 2000), not_before=later,
         updated_at=now).execution_options(synchronize_session=False))
 
 
 def fail(session: Session, row_id: int, owner: str, reason: str) -> None:
     """A permanent failure: never retried (until `arxiv-bot deliver --retry-failed`)."""
     session.execute(update(Delivery).where(*_mine(row_id, owner)).values(
-        status=DELIVERY_FAILED, lease_owner=None, lease_expires_at=None, error=reason[:2000], updated_at=utcnow())
+        status=DELIVERY_FAILED, lease_owner=None, lease_expires_at=None, error=one_line(reason, 2000), updated_at=utcnow())
         .execution_options(synchronize_session=False))
 
 
 def give_up(session: Session, row_ids: list[int], reason: str) -> int:
     """Retries used up: the rows of `row_ids` still pending become failed with `reason`."""
     return session.execute(update(Delivery).where(Delivery.id.in_(row_ids), Delivery.status == DELIVERY_PENDING)
-                           .values(status=DELIVERY_FAILED, error=reason[:2000], updated_at=utcnow())
+                           .values(status=DELIVERY_FAILED, error=one_line(reason, 2000), updated_at=utcnow())
                            .execution_options(synchronize_session=False)).rowcount
 
 

@@ -12,12 +12,11 @@ getting their digests.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import SLUG_RE, Config, InterestsConfig, KeywordSpec, ProfileSpec, _describe
+from .config import SLUG_RE, Config, InterestsConfig, KeywordSpec, ProfileSpec, _describe, decode_json
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -111,11 +110,10 @@ def _top_level(config: Config) -> Profile:
 
 def _from_file(path: Path) -> ProfileSpec:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    data = decode_json(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a JSON object")
     data.pop("$schema", None)

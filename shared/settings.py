@@ -9,9 +9,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from .config import Config, load_config
+from .config import Config, http_url_problem, load_config
 from .errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/arxiv-bot.db"
@@ -81,9 +80,9 @@ class Settings:
         for name, url in (("ARXIV_RSS_URL", self.arxiv_rss_url), ("ARXIV_API_URL", self.arxiv_api_url),
                           ("ARXIV_PDF_URL", self.arxiv_pdf_url), ("ARXIV_HTML_URL", self.arxiv_html_url),
                           ("LLM_BASE_URL", self.llm_base_url)):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(f"{name}: {mask_url(url)!r} is not an http(s) URL")
+            problem = http_url_problem(url)
+            if problem:
+                raise ConfigError(f"{name}: {mask_url(url)!r} is not an http(s) URL: it {problem}")
         if "://" not in self.database_url:
             raise ConfigError(f"DATABASE_URL: {mask_url(self.database_url)!r} is not a SQLAlchemy URL")
         if self.smtp_url:

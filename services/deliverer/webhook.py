@@ -22,6 +22,7 @@ import json
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from shared.config import http_url_problem
 from shared.errors import PermanentError, TransientError, first_line, retry_after_seconds
 
 # Seconds between two posts to one webhook: Slack ~1/s, Discord 5 per 2 s, Telegram ~1/s per
@@ -35,9 +36,10 @@ def resolve(fmt: str, env_name: str, environ) -> tuple[str, dict]:
     url = (environ.get(env_name) or "").strip()
     if not url:
         raise PermanentError(f"${env_name} is not set (the {fmt} webhook's URL)")
+    problem = http_url_problem(url)  # the same rule as every configured URL (never echoed: a secret)
+    if problem:
+        raise PermanentError(f"${env_name} is not an http(s) URL with a host: it {problem}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PermanentError(f"${env_name} is not an http(s) URL")
     extra: dict = {}
     if fmt == "telegram":
         query = dict(parse_qsl(parts.query))

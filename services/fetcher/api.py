@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from shared.arxiv import is_category, split_id
 from shared.errors import PermanentError
 
-from .records import FeedItem, clean_abstract, collapse
+from .records import FeedItem, checked_doi, clean_abstract, collapse
 from .rss import ARXIV_NS, ATOM_NS, _iso, secure_parse
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _entry(entry) -> FeedItem | None:
     raw_id = (entry.findtext(f"{_A}id") or "").strip()
     parsed = split_id(raw_id.split("/abs/", 1)[-1])
     if parsed is None:
-        log.warning("arXiv API: skipping entry with unusable id %r", raw_id)
+        log.warning("arXiv API: skipping entry with unusable id %r", collapse(raw_id)[:120])
         return None
     arxiv_id, version = parsed
     primary_el = entry.find(f"{_X}primary_category")
@@ -81,7 +81,7 @@ def _entry(entry) -> FeedItem | None:
         abstract=clean_abstract(entry.findtext(f"{_A}summary") or ""),
         authors=[collapse(a.findtext(f"{_A}name")) for a in entry.iterchildren(f"{_A}author")],
         categories=cats,
-        doi=collapse(entry.findtext(f"{_X}doi")) or None,
+        doi=checked_doi(entry.findtext(f"{_X}doi")),
         journal_ref=collapse(entry.findtext(f"{_X}journal_ref")) or None,
         comment=collapse(entry.findtext(f"{_X}comment")) or None,
         published=_iso(entry.findtext(f"{_A}published")),

@@ -1,12 +1,22 @@
 """FeedItem: one arXiv paper as the fetcher sees it (from the RSS/Atom feed or the query API),
-plus the small text helpers both parsers share (author lists, whitespace, abstracts, ids)."""
+plus the small text helpers both parsers share (author lists, whitespace, abstracts, ids).
+
+Every helper here returns text without control characters or terminal escape sequences
+(shared.text.clean): whatever a feed carries, nothing stored from it can drive a terminal or
+break a renderer."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from shared.text import clean, has_controls  # noqa: F401  (has_controls: for the parsers)
+
 _PARENS = re.compile(r"\([^()]*\)")
+# DOIs as registries issue them (10.<registrant>/<suffix>, no markup characters); the feeds put
+# several in one element separated by spaces.
+_DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s<>\"'`]{1,200}(?: 10\.\d{4,9}/[^\s<>\"'`]{1,200}){0,9}$")
+_LICENSE_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?/[A-Za-z0-9._~/%+-]*$")
 
 
 @dataclass(slots=True)
@@ -34,13 +44,14 @@ class FeedItem:
 def collapse(text: str | None) -> str:
     """All runs of whitespace (wrapped titles) become one space; ends stripped."""
     # str.split() is several times faster than a regex here, and this runs per line per item.
-    return " ".join(text.split()) if text else ""
+    return " ".join(clean(text, keep_newlines=False).split()) if text else ""
 
 
 def clean_abstract(text: str) -> str:
     """The whole abstract, paragraphs kept. arXiv marks a paragraph by indenting its first line
     (a line that starts with whitespace); an unindented line continues the previous one (the
     legacy API hard-wraps at 80 columns). Paragraphs are joined with one newline."""
+    text = clean(text)
     if "\n" not in text:  # most abstracts: one paragraph
         return " ".join(text.split())
     paragraphs: list[str] = []
@@ -60,6 +71,7 @@ def split_authors(creator: str | None) -> list[str]:
     commas themselves ("A (Inst, Dept), B"). Split only at depth 0, then drop the affiliations."""
     if not creator:
         return []
+    creator = clean(creator, keep_newlines=False)
     if "(" not in creator:  # the common case, kept fast
         return [n for n in (" ".join(part.split()) for part in creator.split(",")) if n]
     names, depth, start = [], 0, 0
@@ -81,3 +93,15 @@ def split_authors(creator: str | None) -> list[str]:
         if name:
             out.append(name)
     return out
+
+
+def checked_doi(text: str | None) -> str | None:
+    """The DOI, or None when the text is not one (it is published in papers.json)."""
+    doi = collapse(text)
+    return doi if _DOI_RE.match(doi) else None
+
+
+def checked_license(text: str | None) -> str | None:
+    """The license URL (http(s), a plain path), or None for anything else."""
+    url = collapse(text)
+    return url if _LICENSE_RE.match(url) else None

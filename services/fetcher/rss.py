@@ -4,6 +4,11 @@ decide what an item means for the configured categories.
 `parse_rss(data)` returns a FeedResult or raises PermanentError with one line: arXiv's error
 channel, an HTML page, truncated/malformed XML, a document with a DTD (entity bombs), or a
 document that is not a feed. One broken item is skipped with a warning; the rest still parse.
+What one item may carry does not cost the day: bytes that are not UTF-8 become U+FFFD, and
+control characters (which XML forbids; raw or as &#N; references, an escape character with its
+terminal sequence) are removed, each with a warning. Ids, versions and categories are validated
+(shared.arxiv) before they can become part of a URL or of markup: an item whose id or version
+is not arXiv's is skipped, a category that is not one is dropped.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from lxml import etree
 from shared.arxiv import ANNOUNCE_TYPES, is_category, split_id
 from shared.errors import PermanentError
 
-from .records import FeedItem, clean_abstract, collapse, split_authors
+from .records import FeedItem, checked_doi, checked_license, clean_abstract, collapse, has_controls, split_authors
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +69,53 @@ def secure_parse(data: bytes, what: str = "arXiv response") -> etree._Element:
     # above there is no entity expansion for it to amplify.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, load_dtd=False,
                              dtd_validation=False)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        if "UTF-8" not in str(exc) and "encoding" not in str(exc).lower():
-            raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc))[:160]})") from None
-        # Bytes that are not UTF-8 in one item must not cost the whole day: replace them (U+FFFD)
-        # and parse again; the items keep their text otherwise.
-        log.warning("%s: invalid UTF-8 replaced (%s)", what, collapse(str(exc))[:120])
-        repaired = data.decode("utf-8", errors="replace").encode("utf-8")
+    root = None
+    for _ in range(3):  # at most: the original, then each repair once
         try:
-            root = etree.fromstring(repaired, parser)
-        except etree.XMLSyntaxError as exc2:
-            raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc2))[:160]})") from None
+            root = etree.fromstring(data, parser)
+            break
+        except etree.XMLSyntaxError as exc:
+            repaired = _repair(data, str(exc), what)
+            if repaired is None:
+                raise PermanentError(f"{what}: truncated or malformed XML ({collapse(str(exc))[:160]})") from None
+            data = repaired
+    if root is None:
+        raise PermanentError(f"{what}: truncated or malformed XML (still broken after repairs)")
     if root.getroottree().docinfo.internalDTD is not None:
         raise PermanentError(f"{what}: refusing XML with a DTD/entity declarations")
     return root
+
+
+# Characters XML 1.0 forbids (C0 controls but tab, LF, CR), raw or as character references; an
+# escape character takes its terminal sequence with it (CSI "ESC[31m", OSC "ESC]0;title BEL").
+_ESC = rb"(?:\x1b|&#0*27;|&#x0*1[bB];)"
+_BEL_OR_ST = rb"(?:\x07|&#0*7;|&#x0*7;|\x1b\\)"
+# The sequence's bytes never include "<" or "&": removing it must not eat the markup after it.
+_XML_ILLEGAL = re.compile(
+    _ESC + rb"(?:\[[0-;=>?]*[ -%'-/]*[@-~]|\][^\x07\x1b&<]*" + _BEL_OR_ST + rb"?|[ -%'-/]*[0-;=-~])?"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01])|x0*(?:[0-8]|[bBcCeEfF]|1[0-9a-fA-F]));")
+
+
+def _repair(data: bytes, error: str, what: str) -> bytes | None:
+    """`data` with what one broken item may carry repaired, or None when the error is something
+    else (truncation, bad markup: the whole response is unusable). Bytes that are not UTF-8 become
+    U+FFFD; control characters (raw or as &#N; references), which XML forbids and which would
+    otherwise cost the whole day, are removed. The repair is logged; the items keep their text."""
+    lowered = error.lower()
+    if "utf-8" in lowered or "encoding" in lowered:
+        repaired = data.decode("utf-8", errors="replace").encode("utf-8")
+        label = "invalid UTF-8 replaced"
+    elif "char" in lowered:  # "PCDATA invalid Char value 27", "xmlParseCharRef: invalid xmlChar value 27"
+        repaired, count = _XML_ILLEGAL.subn(b"", data)
+        label = f"{count} control character(s) removed"
+        if not count:
+            return None
+    else:
+        return None
+    if repaired == data:
+        return None
+    log.warning("%s: %s (%s)", what, label, collapse(error)[:120])
+    return repaired
 
 
 def _rfc822(text: str | None) -> dt.datetime | None:
@@ -124,11 +160,13 @@ _RSS_TAGS = {
 def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedItem | None:
     item = FeedItem(id="", version=0, title="", abstract="")
     desc = guid = None
+    dirty = False
     for child in el:
         kind = _RSS_TAGS.get(child.tag)
         if kind is None:
             continue
         text = child.text
+        dirty = dirty or has_controls(text)
         if kind == "cat":
             term = child.get("term") if text is None else text
             if term and is_category(term.strip()):  # URLs and markup are built from it
@@ -138,26 +176,28 @@ def _parse_item(el: etree._Element, dates: dict[str, dt.date | None]) -> FeedIte
         elif kind == "desc":
             desc = text
         elif kind == "guid":
-            guid = text
+            guid = collapse(text)[:200]
         elif kind in ("date", "published") and text:
             if text not in dates:
                 when = _rfc822(text) if kind == "date" else _iso(text)
                 dates[text] = when.date() if when else None  # the date in its own time zone
             item.announced = dates[text]
         elif kind == "type":
-            item.announce_type = (text or "").strip() or None
+            item.announce_type = collapse(text) or None  # kept only when one of ANNOUNCE_TYPES (below)
         elif kind == "license":
-            item.license = (text or "").strip() or None
+            item.license = checked_license(text)
         elif kind == "creator":
             item.authors = split_authors(text)
         elif kind == "doi":
-            item.doi = collapse(text) or None
+            item.doi = checked_doi(text)
         elif kind == "jref":
             item.journal_ref = collapse(text) or None
     if not _from_description(item, desc or ""):
         log.warning("arXiv feed: skipping broken item %r (guid %r): description lacks a valid 'arXiv:<id>vN "
                     "Announce Type: ... Abstract:'", item.title[:80], guid)
         return None
+    if dirty:
+        log.warning("arXiv feed: item %s: control characters removed", item.id)
     if not item.title:
         log.warning("arXiv feed: skipping item %s: it has no title", item.id)
         return None

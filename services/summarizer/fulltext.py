@@ -68,12 +68,22 @@ def paper_text(rt, paper: Paper) -> FullText:
 
     http = rt.memo("arxiv_http", lambda: download.make_client(rt.config.contact, rt.config.fetch.timeout_seconds))
     pacer = rt.memo("arxiv_pacer", lambda: make_pacer(rt.settings.redis_url, rt.config.fetch.min_interval_seconds))
-    text = read(http, pacer, arxiv.html_url(paper.id, paper.version, rt.settings.arxiv_html_url),
-                arxiv.pdf_url(paper.id, paper.version, rt.settings.arxiv_pdf_url))
+    text = _cleaned(read(http, pacer, arxiv.html_url(paper.id, paper.version, rt.settings.arxiv_html_url),
+                         arxiv.pdf_url(paper.id, paper.version, rt.settings.arxiv_pdf_url)))
     log.info("paper %sv%d: read from %s%s", paper.id, paper.version, text.source,
              f" ({text.note})" if text.note else "")
     textcache.store(rt, paper.id, paper.version, text.source, text.sections, text.note)
     return text
+
+
+def _cleaned(text: FullText) -> FullText:
+    """The text as it is stored and read: no control characters or escape sequences (a PDF's
+    form feeds, whatever a page carries); the note on one line."""
+    from shared.text import clean, one_line
+
+    sections = [Section(one_line(s.title), s.kind, [(t, clean(x)) for t, x in s.blocks], s.level)
+                for s in text.sections]
+    return FullText(text.source, sections, one_line(text.note) or None if text.note else text.note)
 
 
 def body(rt, paper: Paper, budget: int) -> tuple[str, str]:

@@ -25,6 +25,8 @@ from sqlalchemy import select, update
 
 from shared import names, passes
 from shared.errors import TransientError
+from shared.reasons import public_note, reason_of
+from shared.text import one_line, scrub_secrets
 from shared.models import (SOURCE_ABSTRACT, SUM_DONE, SUM_FAILED, SUM_PENDING, SUMMARY_DONE, SUMMARY_FAILED, Paper,
                            Pass, Summary, SummaryJob)
 from shared.tasking import Handler, database_outage
@@ -134,7 +136,7 @@ def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None
         if isinstance(exc, llm.RateLimited):
             # Every replica pauses, not only this task; the task comes back after the same delay.
             _limiter(rt).penalize(exc.retry_after if exc.retry_after is not None else 1.0)
-        release(rt, key, str(exc) or type(exc).__name__)
+        release(rt, key, _detail(rt, exc))
         raise
     _store(rt, key, pass_id, paper_id, answer, parsed, source)
     log.info("pass %d paper %s: summarized (%d+%d tokens, read from %s)", pass_id, paper_id, answer.prompt_tokens,
@@ -190,11 +192,19 @@ def _count_call(rt, key: dict) -> None:
         log.warning("could not count a provider call: %s", type(exc).__name__)
 
 
+def _detail(rt, exc: BaseException) -> str:
+    """The error's own text for logs and summaries.error: one clean line, no secret."""
+    return one_line(scrub_secrets(one_line(str(exc) or type(exc).__name__), rt.settings.llm_api_key), 1000)
+
+
 def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str, language: str | None = None) -> None:
-    """After the retry budget (or a permanent error): mark the paper failed with the reason
-    (pass_items.note, shown by `arxiv-bot status` and the digest). The summary row becomes
-    `failed`, so the next pass tries again instead of reusing the failure."""
-    reason = (str(exc) or type(exc).__name__)[:1000]
+    """After the retry budget (or a permanent error): mark the paper failed. The job's note (shown
+    by `arxiv-bot status` and every public output) says why in our own words, from the error's
+    reason code (shared/reasons.py); the provider's text, cleaned and scrubbed, goes only to the
+    log and summaries.error. The summary row becomes `failed`, so the next pass tries again
+    instead of reusing the failure."""
+    reason = public_note(*reason_of(exc))
+    detail = _detail(rt, exc)
     language = language or rt.config.ai_summary.language
     with rt.session() as s:
         job = s.get(SummaryJob, (pass_id, paper_id, language))
@@ -203,8 +213,8 @@ def summary_failed(rt, exc: Exception, pass_id: int, paper_id: str, language: st
         job.state, job.note = SUM_FAILED, reason
         paper = s.get(Paper, paper_id)
         s.execute(update(Summary).filter_by(**summary_key(rt, paper, language)).where(Summary.status != SUMMARY_DONE)
-                  .values(status=SUMMARY_FAILED, lease_owner=None, lease_expires_at=None, error=reason))
-    log.warning("pass %d paper %s: summary failed: %s", pass_id, paper_id, reason)
+                  .values(status=SUMMARY_FAILED, lease_owner=None, lease_expires_at=None, error=detail))
+    log.warning("pass %d paper %s: summary failed: %s (%s)", pass_id, paper_id, reason, detail)
     maybe_publish(rt, pass_id)
 
 

@@ -15,19 +15,21 @@ Error mapping (`complete`):
                                            request; Celery's max_retries bounds the cost.
   empty or missing content              -> PermanentError("empty answer")
   any other openai.OpenAIError          -> PermanentError (one line)
-The API key never appears in a message: server text is scrubbed of it (some providers echo
-the key they were given in their 401 message) and of anything that looks like a key.
+Every raised error carries `reason_code` and `http_status` (shared/reasons.py): what public
+outputs say, in our words. Its message (for logs and summaries.error only) holds the server's
+text cleaned of control characters and escape sequences and scrubbed of the API key (some
+providers echo the key they were given in their 401 message) and of anything that looks like a
+key (shared/text.py). The answer's text is cleaned of control characters before it is returned.
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from shared.budget import estimate_tokens
 from shared.errors import ConfigError, PermanentError, TransientError, retry_after_seconds
+from shared.text import clean, one_line, scrub_secrets
 
-_KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 _REASON_CAP = 200
 
 
@@ -79,41 +81,55 @@ def complete(client, model: str, messages: list[dict], temperature: float, max_t
             kwargs.pop("response_format")
             resp = client.chat.completions.create(**kwargs)
     except openai.RateLimitError as exc:
-        raise RateLimited(_reason("rate limited", exc, secret),
-                             retry_after=retry_after_seconds(exc.response.headers)) from None
+        raise _coded(RateLimited(_reason("rate limited", exc, secret),
+                                 retry_after=retry_after_seconds(exc.response.headers)), "rate_limited", exc) from None
     except openai.APITimeoutError:
-        raise TransientError("LLM request timed out") from None
+        raise _coded(TransientError("LLM request timed out"), "timed_out") from None
     except openai.APIConnectionError as exc:
-        raise TransientError(_scrub(f"cannot reach the LLM server: {exc}", secret)) from None
+        # Our words only: the client's message may name the URL (and whatever it carries).
+        raise _coded(TransientError(f"cannot reach the LLM server ({type(exc.__cause__ or exc).__name__})"),
+                     "unreachable") from None
     except openai.APIStatusError as exc:
         code = exc.status_code
         if code >= 500 or code in (408, 409):
-            raise TransientError(_reason("server error", exc, secret),
-                                 retry_after=retry_after_seconds(exc.response.headers)) from None
-        raise PermanentError(_reason("request rejected", exc, secret)) from None
+            raise _coded(TransientError(_reason("server error", exc, secret),
+                                        retry_after=retry_after_seconds(exc.response.headers)),
+                         "provider_error", exc) from None
+        kind = "unauthorized" if code in (401, 403) else "rejected"
+        raise _coded(PermanentError(_reason("request rejected", exc, secret)), kind, exc) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError):
-        raise TransientError("the LLM server sent a malformed response") from None
+        raise _coded(TransientError("the LLM server sent a malformed response"), "malformed") from None
     except openai.OpenAIError as exc:  # anything else the client raises: do not pay again blindly
-        raise PermanentError(_scrub(f"LLM client error ({type(exc).__name__}): {exc}", secret)) from None
+        raise _coded(PermanentError(_scrub(f"LLM client error ({type(exc).__name__}): {exc}", secret)),
+                     "provider_error") from None
     return _completion(resp, model)
+
+
+def _coded(err, code: str, exc=None):
+    """`err` with the reason code (shared/reasons.py) and the HTTP status public outputs may show."""
+    err.reason_code = code
+    status = getattr(exc, "status_code", None)
+    err.http_status = status if isinstance(status, int) and 100 <= status <= 599 else None
+    return err
 
 
 def _completion(resp, model: str) -> Completion:
     choices = getattr(resp, "choices", None)
     if not isinstance(choices, list):  # e.g. a text/html body the client returned as a str
-        raise TransientError("the LLM server sent a malformed response")
+        raise _coded(TransientError("the LLM server sent a malformed response"), "malformed")
     if not choices:
-        raise PermanentError("empty answer")
+        raise _coded(PermanentError("empty answer"), "empty")
     message = getattr(choices[0], "message", None)
     text = getattr(message, "content", None)
-    if not isinstance(text, str) or not text.strip():
-        raise PermanentError("empty answer")
+    text = clean(text) if isinstance(text, str) else None  # the answer is stored and published
+    if not text or not text.strip():
+        raise _coded(PermanentError("empty answer"), "empty")
     usage = getattr(resp, "usage", None)
     return Completion(
         text=text,
         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        model=getattr(resp, "model", None) or model,
+        model=one_line(getattr(resp, "model", None), 200) or model,
     )
 
 
@@ -128,11 +144,8 @@ def _server_message(exc) -> str:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    text = _KEYLIKE_RE.sub("***", text)
-    text = " ".join(text.split())  # one line
-    return text if len(text) <= _REASON_CAP else text[:_REASON_CAP - 1] + "…"
+    """One line for the logs: no control characters or escape sequences, no secret, capped."""
+    return one_line(scrub_secrets(one_line(text), secret), _REASON_CAP)
 
 
 def _reason(what: str, exc, secret: str | None) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 
 from shared.errors import PermanentError
+from shared.text import clean
 
 SECTION_KEYS = ("contributions", "method", "results", "conclusions")
 SECTION_CAP = 8000          # characters kept per section / TL;DR
@@ -42,6 +43,7 @@ _HEADING_RULES = (
     ("method", re.compile(r"method|approach|setup|set-up|experiment|dataset|baseline|方法|实验|设置|数据集", re.I)),
 )
 
+_JSON_CONTROL = re.compile(r"\\u00(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])")
 _FENCE_RE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.S)
 _MD_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _BOLD_LINE_RE = re.compile(r"^\s*(?:\d+[.)、]\s*)?\*\*(.+?)\*\*\s*[:：]?\s*$")
@@ -55,7 +57,10 @@ def parse_summary(text: str) -> dict:
     the answer lacks is None. Raises PermanentError("empty answer") for an empty/blank answer."""
     if text is None or not text.strip():
         raise PermanentError("empty answer")
-    text = text.strip()
+    # Control characters and terminal sequences go, raw and as JSON escapes ("\u001b[31m"):
+    # whoever decodes the stored answer again must not get them back. The values parsed from the
+    # JSON are cleaned again after decoding (_clean).
+    text = clean(_JSON_CONTROL.sub(lambda m: chr(int(m.group()[2:], 16)), text)).strip()
     # Parse the whole answer (bounded), cap afterwards: a huge JSON answer cut first would
     # no longer be JSON.
     work = text[:PARSE_CAP]
@@ -75,7 +80,9 @@ def _cap_bytes(text: str, limit: int) -> str:
 def _clean(value) -> str | None:
     if value is None:
         return None
-    text = value.strip()
+    # The values come out of the answer's JSON, where "\u001b" is an escape character again:
+    # control characters and terminal sequences are removed here, after decoding.
+    text = clean(value).strip()
     if not text or text.lower() in ("null", "none", "n/a"):
         return None
     if len(text) > SECTION_CAP:

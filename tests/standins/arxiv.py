@@ -14,7 +14,8 @@ fault is used by one request, in order:
 and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
 must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
 totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
-`requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
+`edit_item(id, fn)` serves that paper's feed item as fn(item bytes) returns it, raw (control
+characters, hostile markup: what lxml cannot write). `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 With `gzip = True` a request that accepts gzip gets its body gzip-encoded, as arXiv does;
 `tls=(certfile, keyfile)` serves https.
 
@@ -148,7 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
         key = (id(day), q, standin.empty_day)
         body = standin._rendered.get(key)
         if body is None:
-            body = standin._rendered[key] = feeds.render_feed(day, q, empty=standin.empty_day)
+            body = standin._rendered[key] = _edited(feeds.render_feed(day, q, empty=standin.empty_day),
+                                                    standin.item_edits)
         self._send(200, body[: len(body) // 2] if truncate else body, "application/rss+xml")
 
     def _api(self, standin, params: dict, fault: str | None) -> None:
@@ -168,6 +170,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body[: len(body) // 2] if truncate else body, "application/atom+xml")
 
 
+def _edited(body: bytes, edits: dict) -> bytes:
+    """The feed with each edited paper's <item> replaced by its edit's bytes."""
+    if not edits:
+        return body
+    head, *items = body.split(b"<item")
+    out = [head]
+    for chunk in items:
+        item = b"<item" + chunk
+        tail = b""
+        if b"</channel>" in item:  # the last item carries the channel's end
+            cut = item.index(b"</item>") + len(b"</item>")
+            item, tail = item[:cut], item[cut:]
+        for arxiv_id, fn in edits.items():
+            if f"arXiv:{arxiv_id}v".encode() in item:
+                item = fn(item)
+        out.append(item + tail)
+    return b"".join(out)
+
+
 class ArxivStandin:
     def __init__(self, day_file: Path | str | None = None, port: int = 0, host: str = "127.0.0.1",
                  tls: tuple[str, str] | None = None):
@@ -179,6 +200,7 @@ class ArxivStandin:
         self.empty_day = False
         self.papers: dict[str, dict[str, bytes]] = {}  # "<id>v<n>" -> {"html": bytes, "pdf": bytes}
         self.gzip = False
+        self.item_edits: dict = {}  # arXiv id -> fn(item bytes) -> bytes (see edit_item)
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -215,6 +237,11 @@ class ArxivStandin:
         """Paths of the /html and /pdf requests so far, in order."""
         with self._lock:
             return [path for _, path, _ in self.requests if path.startswith(("/html/", "/pdf/"))]
+
+    def edit_item(self, arxiv_id: str, fn) -> None:
+        """Serve the feed item of `arxiv_id` as `fn(item_bytes)` returns it, from now on."""
+        self.item_edits[arxiv_id] = fn
+        self._rendered = {}
 
     def fail_next(self, *faults: str) -> None:
         with self._lock:

@@ -10,7 +10,10 @@ Faults: `mode` applies to every request, `script` to the first requests in order
 substring (then `script`/`mode`), so one run can give each paper its own fault:
   "ok", "429" (Retry-After / retry-after-ms headers), "500", "slow" (sleeps slow_seconds),
   "malformed" (a cut-off JSON body), "html" (a 200 text/html page), "empty" (content ""),
-  "null" (content null), "huge" (a very long answer), "markdown" (a Markdown answer).
+  "null" (content null), "huge" (a very long answer), "markdown" (a Markdown answer),
+  "hostile400" / "hostile500" / "hostile429" (an error whose message carries terminal escape
+  sequences, control characters and the API key it was given, as `hostile_error(key)` builds it),
+  "hostile" (a 200 answer whose summary fields carry the same escape sequences).
 `rpm_limit` enforces a provider-style limit: at most ceil(rpm/60) requests per one-second
 window (time.monotonic() floored), 429 beyond. `latency` is added to every answer.
 `reject_response_format`: 400 "response_format is not supported" when one is sent.
@@ -51,6 +54,13 @@ def summary_for(title: str) -> dict:
         "results": f"Results of {title}: +3.2 points over the baseline.",
         "conclusions": f"Conclusions of {title}: limitations and future work.",
     }
+
+
+def hostile_error(key: str) -> str:
+    """An error message as a careless or hostile provider writes it: terminal colour and
+    window-title sequences, a screen clear, 8-bit CSI, a BEL, and the API key echoed in full."""
+    return (f"\x1b[31mInvalid request\x1b[0m\x1b]0;pwned\x07: key {key} is not allowed \x1b[2J\x9b1m"
+            f"for this model\x07 (key prefix {key[:12]})")
 
 
 def markdown_for(title: str) -> str:
@@ -249,6 +259,11 @@ class LLMStandin:
         return self._chat(h, body, mode)
 
     def _chat(self, h, body: dict, mode: str) -> int:
+        if mode in ("hostile400", "hostile500", "hostile429"):
+            status = int(mode[-3:])
+            h._send(status, {"error": {"message": hostile_error(self.api_key), "type": "invalid_request_error"}},
+                    headers={"Retry-After": "0"} if status == 429 else None)
+            return status
         if mode == "429":
             headers = {}
             if self.retry_after is not None:
@@ -275,6 +290,8 @@ class LLMStandin:
             content = None
         elif mode == "markdown":
             content = markdown_for(title)
+        elif mode == "hostile":
+            content = json.dumps({k: "\x1b[31m" + v + "\x1b]0;pwned\x07\x9b2J" for k, v in summary_for(title).items()})
         elif mode == "huge":
             s = summary_for(title)
             s["method"] = ("A very long method description. " * (self.huge_chars // 32 + 1))[: self.huge_chars]
