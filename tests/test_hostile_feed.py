@@ -30,7 +30,7 @@ from shared.render.markdown import render_readme
 from tests.faults import make_stack
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.llm import LLMStandin
-from tests.test_render import META, context, make_paper
+from tests.test_render_outputs import META, context, make_paper
 
 STRICT_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?/\d{7})$")
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
