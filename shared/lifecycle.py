@@ -34,21 +34,71 @@ def start_pass(rt, trigger: str = "beat", no_summaries: bool = False) -> tuple[i
     return pass_id, created
 
 
-def sweep(rt) -> int:
-    """Re-send the active pass's work untouched for `sweep.stuck_after_seconds` (never a summary
-    under a live lease); returns how many messages were sent."""
-    older = utcnow() - dt.timedelta(seconds=rt.config.sweep.stuck_after_seconds)
+LOCK = "arxiv-bot:sweep-lock"
+
+
+def sweep(rt, force: bool = True) -> int:
+    """One look at every stage (shared.watches) for work nobody is doing; returns how many
+    messages were sent. Unfinished work is left alone when its message waits in a queue, when a
+    live process holds it (running it, or keeping it until its countdown), or when its lease is
+    live; work whose lease owner is known dead is freed and re-sent at once; work with no message
+    anywhere and untouched for `sweep.stuck_after_seconds` (a message lost with Redis) is re-sent.
+    With `force` False (workers, `trigger --wait`) it runs only if no other sweep ran in the
+    last `sweep.interval_seconds` (a Redis lock), so many callers cost one sweep per interval."""
+    from . import liveness
+    from .queued import queued_units
+    from .watches import WATCHES, touch
+
+    redis = liveness.redis_client(rt.settings.redis_url)
+    try:
+        if redis is not None and not force:
+            ttl = max(1, int(rt.config.sweep.interval_seconds * 1000 * 0.9))
+            if not redis.set(LOCK, liveness.process_id(), nx=True, px=ttl):
+                return 0
+        # Read the queues and liveness BEFORE the database: a unit finished in between is simply
+        # no longer unfinished, while one sent in between is younger than the grace.
+        present = queued_units(redis) if redis is not None else set()
+        verdict = liveness.Verdict(redis)
+        present |= verdict.held()
+    finally:
+        if redis is not None:
+            redis.close()
+    now = utcnow()
+    grace = now - dt.timedelta(seconds=rt.config.sweep.stuck_after_seconds)
+    sent, notes = [], []
     with rt.session() as s:
-        deliveries = passes.pending_deliveries(s, older_than=older)
         p = passes.active_pass(s)
-        work = []
-        if p is not None:
-            pass_id, status = p.id, p.status
-            work = passes.pending_work(s, p, older_than=older)
-            passes.touch(s, pass_id, work)
-    rt.send_all(work + deliveries)
-    if work:
-        log.info("sweep: pass %d (%s): re-enqueued %d messages", pass_id, status, len(work))
-    if deliveries:
-        log.info("sweep: re-enqueued %d delivery batches", len(deliveries))
-    return len(work) + len(deliveries)
+        for watch in WATCHES:
+            if watch.stage != "deliver" and (p is None or p.status != watch.stage):
+                continue
+            units = watch.find(s, p)
+            dead, lost = [], []
+            for u in units:
+                if u.key in present:
+                    continue  # queued and waiting, or held by a live process
+                if u.owner is not None and u.expires is not None and u.expires > now:
+                    if verdict.dead(u.owner):
+                        dead.append(u)  # in flight in a dead process: at once
+                    continue  # a live lease (or an owner not known dead: its expiry decides)
+                if u.touched <= grace or u.owner is not None:
+                    lost.append(u)  # no message anywhere (or an expired lease)
+            if not units and watch.closing is not None:
+                nudge = watch.closing(s, p)
+                if nudge is not None:
+                    unit, work = nudge
+                    if unit is None or (unit.key not in present and unit.touched <= grace):
+                        sent += work
+                        notes.append(f"{p.status}: closed" if unit is None else f"{p.status}: nudged")
+                continue
+            watch.free(s, dead)
+            work = watch.resend(s, p, dead + lost)
+            if work:
+                touch(s, p, work)
+                sent += work
+                where = f"pass {p.id} ({watch.stage})" if watch.stage != "deliver" else "deliveries"
+                notes.append(f"{where}: re-enqueued {len(work)} messages ({len(dead)} from dead workers, "
+                             f"{len(lost)} lost)")
+    rt.send_all(sent)
+    for note in notes:
+        log.info("sweep: %s", note)
+    return len(sent)
