@@ -37,14 +37,14 @@ def start_pass(rt, trigger: str = "beat", no_summaries: bool = False) -> tuple[i
 LOCK = "arxiv-bot:sweep-lock"
 
 
-def sweep(rt, force: bool = True) -> int:
+def sweep(rt, force: bool = False) -> int:
     """One look at every stage (shared.watches) for work nobody is doing; returns how many
     messages were sent. Unfinished work is left alone when its message waits in a queue, when a
     live process holds it (running it, or keeping it until its countdown), or when its lease is
     live; work whose lease owner is known dead is freed and re-sent at once; work with no message
     anywhere and untouched for `sweep.stuck_after_seconds` (a message lost with Redis) is re-sent.
-    With `force` False (workers, `trigger --wait`) it runs only if no other sweep ran in the
-    last `sweep.interval_seconds` (a Redis lock), so many callers cost one sweep per interval."""
+    Unless `force`d it runs only if no other sweep ran in the last `sweep.interval_seconds` (a
+    Redis lock): beat, idle workers and `trigger --wait` together cost one sweep per interval."""
     from . import liveness
     from .queued import queued_units
     from .watches import WATCHES, touch

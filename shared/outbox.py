@@ -136,6 +136,13 @@ def mark_sent(session: Session, row_id: int, owner: str, note: str | None = None
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
+def renew(session: Session, owner: str, lease_seconds: float) -> None:
+    """Extend the leases of the rows `owner` is sending (its heartbeat, shared.liveness)."""
+    session.execute(update(Delivery).where(Delivery.status == DELIVERY_SENDING, Delivery.lease_owner == owner)
+                    .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_seconds))
+                    .execution_options(synchronize_session=False))
+
+
 def record_part(session: Session, row_id: int, owner: str, parts_sent: int) -> None:
     """A chat post of a split digest was accepted: a retry continues after it."""
     session.execute(update(Delivery).where(*_mine(row_id, owner)).values(parts_sent=parts_sent, updated_at=utcnow())
