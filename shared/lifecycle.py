@@ -80,13 +80,15 @@ def sweep(rt, force: bool = False) -> int:
                     if verdict.dead(u.owner):
                         dead.append(u)  # in flight in a dead process: at once
                     continue  # a live lease (or an owner not known dead: its expiry decides)
-                if u.touched <= grace or u.owner is not None:
-                    lost.append(u)  # no message anywhere (or an expired lease)
+                if u.touched <= grace:
+                    lost.append(u)  # no message anywhere (an expired lease: its worker died)
             if not units and watch.closing is not None:
                 nudge = watch.closing(s, p)
                 if nudge is not None:
                     unit, work = nudge
                     if unit is None or (unit.key not in present and unit.touched <= grace):
+                        if unit is not None:
+                            touch(s, p, work)
                         sent += work
                         notes.append(f"{p.status}: closed" if unit is None else f"{p.status}: nudged")
                 continue
