@@ -4,11 +4,12 @@ start_pass: open a pass (or find the running one: one pass at a time) and send i
   pass that is already active is resumed: everything it still needs is sent again at once
   (messages may have been lost with Redis, which keeps nothing on disk); handlers are idempotent,
   so a message that still exists elsewhere only costs a no-op.
-sweep: re-send work of the active pass untouched for `sweep.stuck_after_seconds` (the database is
-  the source of truth; Redis may lose messages, workers may be killed mid-task), and deliveries
-  of any pass that are stuck (pending that long, or claimed by a worker whose lease expired).
-  What it re-sends is marked as touched, so the same work is re-sent at most once per stuck age.
-Both are used by beat's tasks (on the fetch queue), `arxiv-bot trigger` and `arxiv-bot run`.
+sweep: one look at every stage (shared.watches) for work nobody is doing: work of a worker known
+  dead (shared.liveness) is re-sent at once, lost work (no message anywhere) once untouched for
+  `sweep.stuck_after_seconds`; work queued in Redis or held by a live process is left alone
+  (docs/ARCHITECTURE.md "Recovery"). Run by beat, idle workers and `trigger --wait`, at most once
+  per `sweep.interval_seconds` for the whole cluster (a Redis lock).
+start_pass is used by beat's task (on the fetch queue), `arxiv-bot trigger` and `arxiv-bot run`.
 """
 from __future__ import annotations
 
@@ -72,16 +73,18 @@ def sweep(rt, force: bool = False) -> int:
             if watch.stage != "deliver" and (p is None or p.status != watch.stage):
                 continue
             units = watch.find(s, p)
-            dead, lost = [], []
+            dead, lost, chosen = [], [], []  # chosen: both, in the watch's order
             for u in units:
                 if u.key in present:
                     continue  # queued and waiting, or held by a live process
-                if u.owner is not None and u.expires is not None and u.expires > now:
-                    if verdict.dead(u.owner):
-                        dead.append(u)  # in flight in a dead process: at once
+                if u.owner is not None:
+                    if u.expires is None or u.expires <= now or verdict.dead(u.owner):
+                        dead.append(u)  # in flight in a dead process (known dead, or its lease ran out)
+                        chosen.append(u)
                     continue  # a live lease (or an owner not known dead: its expiry decides)
                 if u.touched <= grace:
-                    lost.append(u)  # no message anywhere (an expired lease: its worker died)
+                    lost.append(u)  # no message anywhere
+                    chosen.append(u)
             if not units and watch.closing is not None:
                 nudge = watch.closing(s, p)
                 if nudge is not None:
@@ -93,7 +96,7 @@ def sweep(rt, force: bool = False) -> int:
                         notes.append(f"{p.status}: closed" if unit is None else f"{p.status}: nudged")
                 continue
             watch.free(s, dead)
-            work = watch.resend(s, p, dead + lost)
+            work = watch.resend(s, p, chosen)
             if work:
                 touch(s, p, work)
                 sent += work

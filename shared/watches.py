@@ -94,11 +94,11 @@ def _summary_find(s: Session, p: Pass) -> list[Unit]:
 def _summary_free(s: Session, units: list[Unit]) -> None:
     for u in units:
         if u.owner and u.ref[2] is not None:
-            # Expired now, so the re-sent message takes it over at once (summarizer/lease.py
-            # counts the dead owner's call).
+            # Expired and ownerless now, so the re-sent message takes it over at once
+            # (summarizer/lease.py counts the dead owner's call in flight).
             s.execute(update(Summary).where(Summary.id == u.ref[2], Summary.lease_owner == u.owner,
                                             Summary.status == SUMMARY_LEASED)
-                      .values(lease_expires_at=utcnow()).execution_options(synchronize_session=False))
+                      .values(lease_owner=None, lease_expires_at=utcnow()).execution_options(synchronize_session=False))
 
 
 def _summary_resend(s: Session, p: Pass, units: list[Unit]) -> Work:
