@@ -12,6 +12,7 @@ The recovery time is printed (bench/bench_recovery.py measures it); the bound as
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -205,3 +206,30 @@ def test_redis_flushall_mid_pass_pays_nothing_twice(tmp_path, pg_url, private_re
         result = check_invariants(pg_url, stack.output_dir, llm, kills=0)
     assert result["states"]["done"] == 15
     assert sum(result["calls"].values()) == 15, result["calls"]
+
+
+@pytest.mark.slow
+def test_two_fetchers_given_a_duplicate_message_download_the_day_once(tmp_path, pg_url, redis_url):
+    """The fetch claim (shared.passes.claim_fetch): the second fetcher finds the day being fetched
+    by a live peer and does nothing; the feed is requested once."""
+    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
+        stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url)
+        try:
+            fetchers = [stack.start_worker("fetcher", wait=False) for _ in range(2)]
+            for w in fetchers:
+                w.wait_ready()
+            arxiv.fail_next("slow:6")  # the first fetch is in flight when the duplicate arrives
+            stack.cli("trigger")
+            wait_until(lambda: any(r[1].startswith("/rss/") for r in arxiv.requests), 60, 0.05, what="fetch started")
+            # A second trigger resumes the active pass: it sends the fetch again (a duplicate
+            # message, as a redelivery would be), and the idle fetcher takes it.
+            assert "already running: resumed" in stack.cli("trigger").stdout
+            done = re.compile(r"fetcher\.fetch_pass\[[^\]]+\] succeeded")
+            wait_until(lambda: sum(len(done.findall(w.output())) for w in fetchers) == 2, 120,
+                       what="both fetch messages handled")
+        finally:
+            stack.stop()
+    feeds = [r for r in arxiv.requests if r[1].startswith("/rss/")]
+    assert len(feeds) == 1, feeds
+    logs = "".join(w.output() for w in fetchers)
+    assert "being fetched by" in logs
