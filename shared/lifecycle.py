@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from . import passes
 from .models import utcnow
@@ -48,22 +49,39 @@ def sweep(rt, force: bool = False) -> int:
     Redis lock): beat, idle workers and `trigger --wait` together cost one sweep per interval."""
     from . import liveness
     from .queued import queued_units
-    from .watches import WATCHES, touch
 
     redis = liveness.redis_client(rt.settings.redis_url)
+
+    def look():
+        """Units with a message somewhere: queued, or held by a live process; and the verdict."""
+        verdict = liveness.Verdict(redis)
+        units = (queued_units(redis) if redis is not None else set()) | verdict.held()
+        # A message without a language (sent by hand) stands for the paper in any language.
+        return units | {u.rsplit(":", 1)[0] for u in units if u.startswith("summarize:") and u.endswith(":None")}, verdict
+
     try:
         if redis is not None and not force:
             ttl = max(1, int(rt.config.sweep.interval_seconds * 1000 * 0.9))
             if not redis.set(LOCK, liveness.process_id(), nx=True, px=ttl):
                 return 0
-        # Read the queues and liveness BEFORE the database: a unit finished in between is simply
-        # no longer unfinished, while one sent in between is younger than the grace.
-        present = queued_units(redis) if redis is not None else set()
-        verdict = liveness.Verdict(redis)
-        present |= verdict.held()
+        return _sweep(rt, look)
     finally:
         if redis is not None:
             redis.close()
+
+
+def _sweep(rt, look) -> int:
+    from .watches import WATCHES, touch
+
+    # Two looks, before and after the database's: a message moving from a queue into a worker
+    # (popped, not yet published as held) is seen by one of them. A unit finished meanwhile is
+    # simply no longer unfinished.
+    present, verdict = look()
+    looked_again = False
+
+    def is_present(key: str) -> bool:
+        return key in present or (key.startswith("summarize:") and key.rsplit(":", 1)[0] in present)
+
     now = utcnow()
     grace = now - dt.timedelta(seconds=rt.config.sweep.stuck_after_seconds)
     sent, notes = [], []
@@ -73,9 +91,14 @@ def sweep(rt, force: bool = False) -> int:
             if watch.stage != "deliver" and (p is None or p.status != watch.stage):
                 continue
             units = watch.find(s, p)
+            if not looked_again and any(not is_present(u.key) for u in units):
+                time.sleep(0.2)  # a message popped from a queue is published as held within ms
+                again, verdict = look()
+                present |= again
+                looked_again = True
             dead, lost, chosen = [], [], []  # chosen: both, in the watch's order
             for u in units:
-                if u.key in present:
+                if is_present(u.key):
                     continue  # queued and waiting, or held by a live process
                 if u.owner is not None:
                     if u.expires is None or u.expires <= now or verdict.dead(u.owner):
@@ -89,7 +112,7 @@ def sweep(rt, force: bool = False) -> int:
                 nudge = watch.closing(s, p)
                 if nudge is not None:
                     unit, work = nudge
-                    if unit is None or (unit.key not in present and unit.touched <= grace):
+                    if unit is None or (not is_present(unit.key) and unit.touched <= grace):
                         if unit is not None:
                             touch(s, p, work)
                         sent += work

@@ -111,10 +111,11 @@ def call_started(s, key: dict, tokens: int) -> None:
 
 
 def release(rt, key: dict, error: str) -> None:
-    """Give up our lease at once (a retry or a peer may take over), keeping the last error."""
+    """Give up our lease at once (a retry or a peer may take over), keeping the last error. The
+    owner is cleared too: a heartbeat renewing our lease a moment later must not revive it."""
     try:
         with rt.session() as s:
             s.execute(update(Summary).filter_by(**key, lease_owner=lease_owner(), status=SUMMARY_LEASED)
-                      .values(lease_expires_at=utcnow(), error=error[:1000], inflight_tokens=None))
+                      .values(lease_owner=None, lease_expires_at=utcnow(), error=error[:1000], inflight_tokens=None))
     except Exception as exc:  # the original error matters more; the lease expires anyway
         log.warning("could not release the summary lease: %s", type(exc).__name__)
