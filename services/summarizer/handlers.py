@@ -84,8 +84,10 @@ def _messages(rt, paper: Paper, language: str) -> tuple[list[dict], str]:
 
 
 def _record_input(rt, pass_id: int, key: dict, tokens: int) -> None:
-    """The call's estimated prompt tokens, just before the call: on the summary job (status shows
-    them) and as the call in flight on our leased summary (counted if this worker dies)."""
+    """The call's estimated prompt tokens, before the call: on the summary job (status shows them)
+    and as the call in flight on our leased summary (counted, as an estimate, if this worker dies
+    before the answer is stored; a worker killed while waiting up to MAX_INLINE_WAIT for its
+    rate-limit slot is counted too: the estimate errs towards the higher cost)."""
     with rt.session() as s:
         s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == key["paper_id"],
                                            SummaryJob.language == key["language"])
@@ -132,11 +134,13 @@ def _call(rt, pass_id: int, paper: Paper, language: str, key: dict):
         # provider late would share a provider second with the next one.
         client = _client(rt)
         messages, source = _messages(rt, paper, language)
+        # Recorded BEFORE the rate-limit slot is taken: a database write between the grant and
+        # the request would make grants reach the provider late (and bunch up).
+        _record_input(rt, pass_id, key, llm.estimate_messages_tokens(messages))
         need = llm.estimate_messages_tokens(messages) + ai.max_tokens
         wait = _limiter(rt).acquire(need, max_wait=MAX_INLINE_WAIT)
         if wait > 0:
             raise TransientError("waiting for the shared LLM rate limit", retry_after=wait, counts=False)
-        _record_input(rt, pass_id, key, llm.estimate_messages_tokens(messages))
         try:
             answer = llm.complete(client, rt.settings.llm_model, messages, ai.temperature, ai.max_tokens,
                                   json_mode=True)
