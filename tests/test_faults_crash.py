@@ -36,7 +36,7 @@ def _leased(db_url: str) -> int:
 
 @pytest.mark.slow
 def test_workers_killed_mid_pass(tmp_path, pg_url, redis_url):
-    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=25) as llm:
+    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=8) as llm:
         stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url)
         try:
             stack.start_worker("fetcher")
