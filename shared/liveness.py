@@ -135,7 +135,7 @@ class Heartbeat(threading.Thread):
         self.proc = process_id()
         self.stopped = threading.Event()
 
-    def beat(self) -> None:
+    def beat(self, sweep: bool = True) -> None:
         held = REGISTRY.held()
         if self.redis is not None:
             try:
@@ -152,7 +152,7 @@ class Heartbeat(threading.Thread):
                 renew()
             except Exception as exc:  # the database restarting: the lease lasts until the next beat
                 log.warning("heartbeat: could not renew a lease: %s", type(exc).__name__)
-        if self.idle is not None and not held and not renewers:
+        if sweep and self.idle is not None and not held and not renewers:
             try:
                 self.idle()
             except Exception as exc:
@@ -186,7 +186,9 @@ def start(redis_url: str | None, idle: Callable[[], None] | None = None) -> Hear
     with _start_lock:
         if _heartbeat is None or _heartbeat.proc != process_id() or not _heartbeat.is_alive():
             hb = Heartbeat(redis_url, idle)
-            hb.beat()  # the key exists before this process takes any work
+            # The key exists before this process takes any work; the first sweep runs on the
+            # thread (a pool child's start-up must stay short: billiard times it out).
+            hb.beat(sweep=False)
             hb.start()
             _heartbeat = hb
         return _heartbeat
