@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from shared import lifecycle, names, outbox
+from shared import lifecycle, liveness, names, outbox
 from shared.config import Config
 from shared.db import ensure_schema
 from shared.dispatch import LocalDispatcher
@@ -36,6 +36,9 @@ def run_pass(config: Config, settings: Settings, no_summaries: bool = False, qui
     rt = Runtime(config, settings, dispatcher=dispatcher)
     set_runtime(rt)
     ensure_schema(rt.engine)
+    # Renews the leases this run holds while its calls run (and says it is alive in Redis when
+    # REDIS_URL is set): a run killed mid-call leaves leases that the next run takes over at once.
+    liveness.start(settings.redis_url)
 
     # The tens of thousands of objects the imports made live until exit: keep the cyclic GC from
     # walking them again and again during the pass (about a tenth of a short run's CPU time).

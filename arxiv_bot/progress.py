@@ -169,6 +169,11 @@ class Progress:
             self.bars.stop()
 
 
+def estimated_note(estimated: int | None) -> str:
+    """Marks the part of a token total that is an estimate (calls lost with a killed worker)."""
+    return f" (~{estimated} estimated: calls lost with a stopped worker)" if estimated else ""
+
+
 def outcome_line(s, p: Pass, settings) -> str:
     if p.status == PASS_EMPTY:
         return f"{p.note or 'no announcement'}: nothing new to publish; the previous digest is left in place"
@@ -179,4 +184,5 @@ def outcome_line(s, p: Pass, settings) -> str:
     tokens = p.prompt_tokens + p.completion_tokens
     state = "published" if p.status == PASS_PUBLISHED else p.status
     return (f"{state} {p.day}: {p.fetched} papers fetched, {p.candidates} candidates, {p.selected} in the digest, "
-            f"{c[SUM_DONE]} summarized, {without} without summary, {tokens} LLM tokens -> {settings.output_dir}/")
+            f"{c[SUM_DONE]} summarized, {without} without summary, {tokens} LLM tokens{estimated_note(p.estimated_tokens)}"
+            f" -> {settings.output_dir}/")

@@ -117,12 +117,17 @@ def profile_rows(session, pass_id: int) -> list[dict]:
 def _pass_dict(p: Pass, counts: dict | None = None) -> dict:
     out = {"id": p.id, "status": p.status, "trigger": p.trigger, "day": p.day.isoformat() if p.day else None,
            "fetched": p.fetched, "candidates": p.candidates, "selected": p.selected,
-           "tokens": p.prompt_tokens + p.completion_tokens, "note": p.note, "error": p.error,
+           "tokens": p.prompt_tokens + p.completion_tokens, "estimated_tokens": p.estimated_tokens or 0,
+           "note": p.note, "error": p.error,
            "started": p.created_at.isoformat(timespec="seconds"),
            "finished": p.finished_at.isoformat(timespec="seconds") if p.finished_at else None}
     if counts is not None:
         out["stages"] = counts
     return out
+
+
+def _estimated(n: int) -> str:
+    return f" (~{n} estimated: calls lost with a stopped worker)" if n else ""
 
 
 def open_existing(database_url: str):
@@ -186,7 +191,7 @@ def show_status(config, settings, as_json: bool = False) -> int:
                         for reason, n in latest["skip_reasons"].items())
     print(f"  summaries: {st['done']} done, {st['pending']} pending, {st['failed']} failed, "
           f"{st['skipped']} skipped{f' ({skipped})' if skipped else ''}, {st['budget']} over budget; "
-          f"{latest['tokens']} tokens")
+          f"{latest['tokens']} tokens{_estimated(latest['estimated_tokens'])}")
     if latest["papers"]:
         sources: dict[str, int] = {}
         for p in latest["papers"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, task_received, worker_process_init, worker_ready
 from kombu import Exchange, Queue
 
 from . import names
@@ -74,6 +74,58 @@ def beat_schedule(config: Config) -> dict:
 def _fresh_connections_in_child(**_kwargs) -> None:
     # Prefork children must not share the parent's DB connections (os.register_at_fork in
     # shared.db handles engines; this also drops any runtime state built before the fork).
+    from . import liveness
     from .runtime import reset_after_fork
 
     reset_after_fork()
+    liveness.after_fork()
+    _start_heartbeat()
+
+
+@worker_ready.connect
+def _heartbeat_in_main_process(**_kwargs) -> None:
+    _start_heartbeat()
+
+
+def _start_heartbeat() -> None:
+    """Every worker process says it is alive (shared.liveness) and, while it holds no work,
+    sweeps: a worker that starts, or finds nothing to do while a pass is unfinished, recovers
+    what a dead peer left (at most one sweep per interval in the cluster: lifecycle.sweep)."""
+    from . import liveness
+    from .celery_tasks import worker_runtime
+
+    rt = worker_runtime()
+
+    def idle() -> None:
+        from .lifecycle import sweep
+
+        sweep(rt)
+    liveness.start(rt.settings.redis_url, idle)
+
+
+# What each process holds, published in its liveness key: the sweep leaves held work alone.
+@task_received.connect
+def _received(request=None, **_kwargs) -> None:
+    import time
+
+    from . import liveness
+    from .queued import units_of
+
+    due = request.eta.timestamp() if request.eta else time.time()
+    liveness.REGISTRY.hold(units_of(request.name, request.kwargs or {}), until=due + liveness.RECEIVED_GRACE)
+
+
+@task_prerun.connect
+def _running(task=None, kwargs=None, **_kwargs) -> None:
+    from . import liveness
+    from .queued import units_of
+
+    liveness.REGISTRY.hold(units_of(task.name, kwargs or {}))
+
+
+@task_postrun.connect
+def _finished(task=None, kwargs=None, **_kwargs) -> None:
+    from . import liveness
+    from .queued import units_of
+
+    liveness.REGISTRY.drop(units_of(task.name, kwargs or {}))

@@ -57,7 +57,9 @@ def register(handlers: list[Handler]) -> dict:
         body = _body(handler)
         body.__name__ = handler.task.replace(".", "_")
         body.__doc__ = handler.fn.__doc__
-        tasks[handler.task] = shared_task(name=handler.task, bind=True, acks_late=handler.acks_late,
+        # max_retries=None: unlimited for Celery (its count includes waits that are not failures;
+        # with its default of 3 a paper waiting on a peer's lease was dropped): the budget is ours.
+        tasks[handler.task] = shared_task(name=handler.task, bind=True, acks_late=handler.acks_late, max_retries=None,
                                           soft_time_limit=handler.soft_time_limit,
                                           time_limit=handler.time_limit)(body)
     return tasks

@@ -219,10 +219,12 @@ class FeedbackConfig(_Strict):
 
 
 class SweepConfig(_Strict):
-    """The periodic sweep that re-enqueues work stuck in a stage (the DB is the source of truth)."""
+    """The sweep that re-enqueues work nobody is doing (the DB is the source of truth): run by
+    beat, idle workers and `trigger --wait`, at most once per interval (shared.lifecycle)."""
 
-    interval_seconds: float = Field(default=120.0, ge=0.1, le=DAY)
-    stuck_after_seconds: float = Field(default=600.0, gt=0, le=30 * DAY)
+    interval_seconds: float = Field(default=10.0, ge=0.1, le=DAY)
+    # Work with no message anywhere (lost with Redis) is re-sent once untouched this long.
+    stuck_after_seconds: float = Field(default=30.0, gt=0, le=30 * DAY)
 
 
 class DeliveryConfig(_Strict):
@@ -257,7 +259,9 @@ class AISummaryConfig(_Strict):
     tokens_per_minute: float = Field(default=200000.0, gt=0, le=1e12)
     daily_token_budget: int | None = Field(default=None, ge=0, le=10**15)
     max_retries: int = Field(default=6, ge=0, le=20)
-    lease_seconds: float = Field(default=300.0, gt=0, le=DAY)
+    # Renewed by the holder's heartbeat every 5 s while the call runs; a dead holder's lease is
+    # taken over at once (shared.liveness) or, when its death cannot be known, after this long.
+    lease_seconds: float = Field(default=30.0, gt=0, le=DAY)
     # Provider calls at once in embedded mode (`arxiv-bot run`); distributed mode scales with
     # summarizer replicas instead. Either way the rate limits above hold.
     max_workers: int = Field(default=4, ge=1, le=64)
@@ -468,10 +472,11 @@ class Config(_Strict):
             if getattr(self, key) is not None:
                 out.append(f"config key '{key}' is accepted for compatibility and has no effect")
         ai = self.ai_summary
-        if ai.lease_seconds < ai.timeout + 10:
-            # A lease that can expire during a live call lets another replica pay for the paper.
-            out.append(f"ai_summary.lease_seconds ({ai.lease_seconds:g}) should exceed ai_summary.timeout "
-                       f"({ai.timeout:g}) by at least 10 s, or a slow call may be paid twice")
+        if ai.lease_seconds < 15:
+            # Renewed every 5 s: a lease shorter than three heartbeats can lapse during a live call
+            # (a busy machine), and another replica would pay for the paper.
+            out.append(f"ai_summary.lease_seconds ({ai.lease_seconds:g}) should be at least 15 (three heartbeats), "
+                       "or a call may be paid twice")
         d = self.delivery
         if d.lease_seconds < 4 * d.timeout_seconds:
             # A git delivery runs several commands (clone, push, fetch, push) of timeout_seconds each.

@@ -26,7 +26,7 @@ from .errors import UserError, first_line
 log = logging.getLogger(__name__)
 
 # The newest migration in shared/migrations/versions (a test checks it matches Alembic's head).
-HEAD_REVISION = "0005_feedback"
+HEAD_REVISION = "0006_recovery"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()

@@ -114,6 +114,12 @@ class Pass(Base):
     selected: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Of the tokens above, those estimated: calls paid by a worker that died before storing the
+    # answer (shown as estimates by `arxiv-bot status` and the run's last line).
+    estimated_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The fetch claim: the process downloading the day (renewed by its heartbeat, shared.liveness).
+    fetch_owner: Mapped[str | None] = mapped_column(String(128))
+    fetch_lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -229,6 +235,9 @@ class Summary(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     provider_calls: Mapped[int] = mapped_column(Integer, default=0)
+    # Estimated prompt tokens of the provider call in flight (set before it, cleared when its
+    # answer or error is recorded): a worker killed meanwhile leaves it for the take-over to count.
+    inflight_tokens: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     stale: Mapped[bool] = mapped_column(Boolean, default=False)  # a newer paper version exists

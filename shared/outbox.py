@@ -137,6 +137,13 @@ def mark_sent(session: Session, row_id: int, owner: str, note: str | None = None
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
+def renew(session: Session, owner: str, lease_seconds: float) -> None:
+    """Extend the leases of the rows `owner` is sending (its heartbeat, shared.liveness)."""
+    session.execute(update(Delivery).where(Delivery.status == DELIVERY_SENDING, Delivery.lease_owner == owner)
+                    .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_seconds))
+                    .execution_options(synchronize_session=False))
+
+
 def record_part(session: Session, row_id: int, owner: str, parts_sent: int) -> None:
     """A chat post of a split digest was accepted: a retry continues after it."""
     session.execute(update(Delivery).where(*_mine(row_id, owner)).values(parts_sent=parts_sent, updated_at=utcnow())
@@ -170,11 +177,19 @@ def give_up(session: Session, row_ids: list[int], reason: str) -> int:
 
 def unfinished(session: Session, older_than: dt.datetime | None = None) -> list[tuple[int, str]]:
     """Rows to send again: pending ones (untouched since `older_than`, when given) and claimed ones
-    whose lease expired (their worker died); the latter go back to pending. Every returned row
-    is marked touched, so the sweep re-sends it at most once per stuck age."""
+    whose worker died (their lease expired, or their owner is a process of this host that no
+    longer runs: `arxiv-bot run`/`deliver` killed and run again takes over at once); the latter go
+    back to pending. Every returned row is marked touched, so it is re-sent at most once per
+    stuck age."""
+    from .liveness import local_pid_dead
+
     now = utcnow()
+    owners = session.scalars(select(Delivery.lease_owner).where(Delivery.status == DELIVERY_SENDING,
+                                                                Delivery.lease_expires_at >= now).distinct()).all()
+    dead = [o for o in owners if o and local_pid_dead(o)]
     expired = session.execute(
-        update(Delivery).where(Delivery.status == DELIVERY_SENDING, Delivery.lease_expires_at < now)
+        update(Delivery).where(Delivery.status == DELIVERY_SENDING,
+                               or_(Delivery.lease_expires_at < now, Delivery.lease_owner.in_(dead)))
         .values(status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, updated_at=now,
                 error="the worker sending it stopped before the server answered")
         .returning(Delivery.id, Delivery.channel_key).execution_options(synchronize_session=False)).all()

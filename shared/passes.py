@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,28 @@ def fetched(session: Session, pass_id: int, papers: int, profiles: list[str], **
     session.add_all(PassProfile(pass_id=pass_id, profile=slug, scored=False, candidates=0, selected=0,
                                 published=False, updated_at=now) for slug in profiles)
     return _batches(names.SCORE_PROFILES, pass_id, profiles, SCORE_BATCH)
+
+
+def claim_fetch(session: Session, pass_id: int, owner: str, lease_seconds: float, dead_owner: str | None = None) -> bool:
+    """Take the pass's fetch for `owner` (committed by the caller before downloading): True for
+    exactly one caller while the pass is fetching and its claim is free, expired, or held by
+    `dead_owner` (known dead: shared.liveness). Two fetchers given the same message never both
+    download the day; the winner's heartbeat renews the claim (`renew_fetch`)."""
+    now = utcnow()
+    free = [Pass.fetch_owner.is_(None), Pass.fetch_lease_expires_at < now]
+    if dead_owner:
+        free.append(Pass.fetch_owner == dead_owner)
+    return session.execute(update(Pass).where(Pass.id == pass_id, Pass.status == PASS_FETCHING, or_(*free))
+                           .values(fetch_owner=owner, fetch_lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+                           .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def renew_fetch(session: Session, pass_id: int, owner: str, lease_seconds: float | None) -> None:
+    """Extend our fetch claim (lease_seconds) or give it up (None)."""
+    values = (dict(fetch_lease_expires_at=utcnow() + dt.timedelta(seconds=lease_seconds)) if lease_seconds
+              else dict(fetch_owner=None, fetch_lease_expires_at=None))
+    session.execute(update(Pass).where(Pass.id == pass_id, Pass.fetch_owner == owner).values(**values)
+                    .execution_options(synchronize_session=False))
 
 
 def no_announcement(session: Session, pass_id: int, day: str) -> bool:

@@ -49,7 +49,7 @@ def make_stack(tmp_path: Path, db_url: str, arxiv, llm, broker_url: str | None =
     no arXiv pacing, a generous LLM rate limit; `cfg` overrides config.json keys."""
     home = tmp_path / name
     home.mkdir()
-    ai = {"requests_per_minute": 1200, "tokens_per_minute": 10_000_000, "lease_seconds": 4, "timeout": 20,
+    ai = {"requests_per_minute": 1200, "tokens_per_minute": 10_000_000, "lease_seconds": 15, "timeout": 20,
           "max_retries": 4, **cfg.pop("ai_summary", {})}
     config = write_config(home, ai_summary=ai, **cfg)
     env = {"ARXIV_BOT_CONFIG": str(config), "DATABASE_URL": db_url, "OUTPUT_DIR": str(home / "output"),

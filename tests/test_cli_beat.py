@@ -86,8 +86,8 @@ def test_configured_cron_fields_and_zone(config):
 def test_sweep_entry_uses_the_configured_interval(config):
     entry = celery_app.beat_schedule(config)["sweep"]
     assert entry["task"] == names.SWEEP
-    assert entry["schedule"] == config.sweep.interval_seconds == 120.0
-    assert entry["options"] == {"queue": names.FETCH_QUEUE, "expires": 120.0}
+    assert entry["schedule"] == config.sweep.interval_seconds == 10.0
+    assert entry["options"] == {"queue": names.FETCH_QUEUE, "expires": 10.0}
     fast = config.model_copy(update={"sweep": config.sweep.model_copy(update={"interval_seconds": 7.5})})
     assert celery_app.beat_schedule(fast)["sweep"]["schedule"] == 7.5
 

@@ -55,8 +55,8 @@ def test_bad_config_one_clear_line(data, message):
 
 
 def test_short_lease_is_warned_about():
-    cfg = parse_config({"ai_summary": {"lease_seconds": 30, "timeout": 60}})
-    assert any("lease_seconds (30) should exceed ai_summary.timeout (60)" in w for w in cfg.startup_warnings())
+    cfg = parse_config({"ai_summary": {"lease_seconds": 10, "timeout": 60}})
+    assert any("lease_seconds (10) should be at least 15" in w for w in cfg.startup_warnings())
     assert not parse_config({}).startup_warnings()
 
 

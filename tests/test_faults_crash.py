@@ -3,8 +3,9 @@
 One pass loses, in turn, its scorer while scoring, its only summarizer during a (slow) provider
 call and its publisher while publishing. Killed workers take their unacknowledged messages with
 them (Redis would hand them back only after the 6 h visibility timeout), so it is the sweep
-(a real `arxiv-bot beat`, 2 s interval, 5 s stuck age, 4 s leases) that brings the work back to
-the replacement workers. The pass still publishes, the slow paper is paid at most twice, every
+(a real `arxiv-bot beat` and the idle workers: 2 s interval, 5 s stuck age, liveness keys that
+expire 15 s after a dead process's last heartbeat) that brings the work back to the replacement
+workers. (tests/test_recovery.py kills one worker per stage with a live peer and no replacement.) The pass still publishes, the slow paper is paid at most twice, every
 other paper once, and no output is half-written.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shared.models import Summary
 from tests.faults import LLM_KEY, check_invariants, engine, make_stack, passes, start_beat, wait_pass, wait_until
 from tests.standins.arxiv import ArxivStandin
 from tests.standins.llm import LLMStandin
+from tests.test_recovery import holder
 
 
 def _status(db_url: str) -> str | None:
@@ -34,7 +36,7 @@ def _leased(db_url: str) -> int:
 
 @pytest.mark.slow
 def test_workers_killed_mid_pass(tmp_path, pg_url, redis_url):
-    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=25) as llm:
+    with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY, script=["slow"], slow_seconds=8) as llm:
         stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url)
         try:
             stack.start_worker("fetcher")
@@ -44,7 +46,7 @@ def test_workers_killed_mid_pass(tmp_path, pg_url, redis_url):
 
             # Scorer: killed as soon as it has taken the batch (mid-scoring or mid-selection).
             scorer = stack.start_worker("scorer")
-            wait_until(lambda: "scorer.score_batch" in scorer.output() or _status(pg_url) != "scoring", 60)
+            wait_until(lambda: holder(stack, redis_url, "score:1:default") or _status(pg_url) != "scoring", 60, 0.05)
             scorer.kill()
             stack.start_worker("scorer")
             wait_until(lambda: _status(pg_url) == "summarizing", 120, what="selection after the scorer crash")
@@ -58,7 +60,8 @@ def test_workers_killed_mid_pass(tmp_path, pg_url, redis_url):
 
             # Publisher: killed as soon as it has taken the publication.
             publisher = stack.start_worker("publisher")
-            wait_until(lambda: "publisher.publish_pass" in publisher.output() or _status(pg_url) != "publishing", 60)
+            wait_until(lambda: holder(stack, redis_url, "publish:1:default") or _status(pg_url) != "publishing", 60,
+                       0.05)
             publisher.kill()
             stack.start_worker("publisher")
             wait_pass(pg_url, timeout=120)
@@ -68,5 +71,5 @@ def test_workers_killed_mid_pass(tmp_path, pg_url, redis_url):
     assert result["ranked"] == 30
     assert result["states"]["done"] == 15
     assert sum(result["calls"].values()) in (15, 16)  # the killed call may have been answered too
-    fetcher_log = (stack.tmp / "worker-fetcher-0.log").read_text()
-    assert "sweep: pass" in fetcher_log and "re-enqueued" in fetcher_log  # the sweep did the rescue
+    logs = "".join(p.read_text() for p in stack.tmp.glob("worker-*.log"))
+    assert "sweep: pass" in logs and "re-enqueued" in logs  # the sweep did the rescue

@@ -245,7 +245,7 @@ def test_sweep_resends_stuck_summaries_only(swept, caplog):
                         job(pass_id, "2411.00006", "zh")]
     assert sweep(rt) == 0 and sent(rt) == []  # what it re-sent counts as touched
     # What the fault tests and operators read in the fetcher's log:
-    assert [r.getMessage() for r in caplog.records] == [f"sweep: pass {pass_id} (summarizing): re-enqueued 4 messages"]
+    assert [r.getMessage() for r in caplog.records] == [f"sweep: pass {pass_id} (summarizing): re-enqueued 4 messages (1 from dead workers, 3 lost)"]
     age_everything(S)
     assert sweep(rt) == 5  # stuck again: the recent one too now, never the live lease
     assert {kw["paper_id"] for _, kw in sent(rt)} == {"2411.00001", "2411.00002", "2411.00004", "2411.00005",

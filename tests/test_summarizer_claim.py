@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -110,7 +113,50 @@ def test_a_live_lease_is_a_wait_that_does_not_count(db):
         s.scalars(select(Summary)).one().lease_expires_at = utcnow() + dt.timedelta(seconds=600)
     with pytest.raises(TransientError) as err:
         do_claim(make_rt(), S, pass_id)
-    assert err.value.retry_after == 60
+    assert err.value.retry_after == 10
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_live_lease_of_a_dead_local_process_is_taken_over_and_its_call_estimated(db):
+    """Issue 17.8: `arxiv-bot run` killed mid-call; the rerun takes the lease over at once (no
+    wait for its expiry) and counts the lost call: one provider call, its tokens estimated and
+    marked as estimates on the pass."""
+    make_rt, S, pass_id = db
+    dead = f"{socket.gethostname()}:{_dead_pid()}:1"
+    put_summary(S, status=SUMMARY_LEASED, lease_owner=dead, lease_expires_at=utcnow() + dt.timedelta(seconds=30),
+                inflight_tokens=700, provider_calls=0, attempts=1)
+    rt = make_rt(max_tokens=400)
+    assert do_claim(rt, S, pass_id) == (None, SUM_PENDING, None)
+    summ = summary(S)
+    assert (summ.status, summ.lease_owner, summ.attempts) == (SUMMARY_LEASED, lease_owner(), 2)
+    assert (summ.provider_calls, summ.inflight_tokens) == (1, None)
+    with S() as s:
+        p = s.get(Pass, pass_id)
+        assert (p.prompt_tokens, p.completion_tokens, p.estimated_tokens) == (700, 200, 900)
+    # Taken over once: our own live lease is a wait, and nothing is counted twice.
+    with pytest.raises(TransientError):
+        do_claim(rt, S, pass_id)
+    with S() as s:
+        assert s.get(Pass, pass_id).estimated_tokens == 900
+
+
+def test_a_live_lease_of_a_running_local_process_is_a_wait(db):
+    make_rt, S, pass_id = db
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        put_summary(S, status=SUMMARY_LEASED, lease_owner=f"{socket.gethostname()}:{sleeper.pid}:1",
+                    lease_expires_at=utcnow() + dt.timedelta(seconds=30), inflight_tokens=700)
+        with pytest.raises(TransientError):
+            do_claim(make_rt(), S, pass_id)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert summary(S).inflight_tokens == 700  # not counted: the call may still be answered
 
 
 @pytest.mark.parametrize("status, expires_in", [(SUMMARY_LEASED, -5), (SUMMARY_FAILED, None)])
@@ -160,7 +206,7 @@ def test_release_gives_up_only_our_own_lease(db):
     release(rt, KEY, "LLM server error (HTTP 500)")
     summ = summary(S)
     assert summ.lease_expires_at <= utcnow() and summ.error == "LLM server error (HTTP 500)"
-    assert summ.status == SUMMARY_LEASED and summ.lease_owner == lease_owner()
+    assert summ.status == SUMMARY_LEASED and summ.lease_owner is None  # a late renewal cannot revive it
     # Someone else's live lease is not ours to release.
     with S.begin() as s:
         row = s.scalars(select(Summary)).one()

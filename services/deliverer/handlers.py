@@ -19,7 +19,7 @@ import socket
 
 from sqlalchemy import select
 
-from shared import names, outbox, profile_keys
+from shared import liveness, names, outbox, profile_keys
 from shared.errors import PermanentError, TransientError
 from shared.models import DELIVERY_PENDING, DELIVERY_SENDING, Delivery
 from shared.tasking import Handler
@@ -65,6 +65,13 @@ def deliver(rt, delivery_ids: list[int]) -> None:
     failures: list[TransientError] = []
     senders: dict = {}
     sent = None  # (row id, note): marked in the transaction that claims the next row (one commit)
+
+    def renew() -> None:  # our heartbeat keeps the row we are sending ours (shared.liveness)
+        with rt.session() as s:
+            outbox.renew(s, owner, rt.config.delivery.lease_seconds)
+
+    lease = liveness.hold_lease(renew)
+    lease.__enter__()
     try:
         for row in rows:
             try:
@@ -74,6 +81,7 @@ def deliver(rt, delivery_ids: list[int]) -> None:
                 sent = None
                 break
     finally:
+        lease.__exit__(None, None, None)
         if sent is not None:
             with rt.session() as s:
                 _mark(rt, s, owner, *sent)

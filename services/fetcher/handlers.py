@@ -16,7 +16,7 @@ import logging
 
 from sqlalchemy import select
 
-from shared import lifecycle, names, passes
+from shared import lifecycle, liveness, names, passes
 from shared.arxiv import effective_type
 from shared.arxiv_pacing import make_pacer
 from shared.errors import PermanentError, TransientError
@@ -90,14 +90,50 @@ def _backfill(rt, client, categories, day: dt.date | None) -> tuple[list[FeedIte
     return items, list(categories), f"backfill {gap}"
 
 
+def _claim(rt, pass_id: int, owner: str) -> bool:
+    """Take the pass's fetch (shared.passes.claim_fetch); a claim held by a process known to be
+    dead (shared.liveness) is taken over at once, a live one is left to its holder."""
+    with rt.session() as s:
+        if passes.claim_fetch(s, pass_id, owner, liveness.LEASE_SECONDS):
+            return True
+        p = s.get(Pass, pass_id)
+        holder = p.fetch_owner if p is not None and p.status == PASS_FETCHING else None
+    if holder is None or not liveness.verdict(rt.settings.redis_url).dead(holder):
+        if holder is not None:
+            log.info("pass %d: being fetched by %s", pass_id, holder)
+        return False
+    with rt.session() as s:
+        won = passes.claim_fetch(s, pass_id, owner, liveness.LEASE_SECONDS, dead_owner=holder)
+    if won:
+        log.info("pass %d: fetch taken over from %s (no longer running)", pass_id, holder)
+    return won
+
+
 def fetch_pass(rt, pass_id: int) -> None:
     """Fetch the day's announcements for a pass, plus a backfill of missed days, and store them in
-    ONE transaction. Does nothing unless the pass is fetching. A bad feed raises PermanentError
-    naming the categories; nothing of it is stored."""
-    with rt.session() as s:
-        p = s.get(Pass, pass_id)
-        if p is None or p.status != PASS_FETCHING:
-            return
+    ONE transaction. Does nothing unless the pass is fetching and this call wins its fetch claim
+    (a duplicate message on another fetcher does not download the day again). A bad feed raises
+    PermanentError naming the categories; nothing of it is stored."""
+    owner = liveness.owner_id()
+    if not _claim(rt, pass_id, owner):
+        return
+
+    def renew(seconds=liveness.LEASE_SECONDS):
+        with rt.session() as s:
+            passes.renew_fetch(s, pass_id, owner, seconds)
+
+    try:
+        with liveness.hold_lease(renew):
+            _fetch(rt, pass_id, owner)
+    except BaseException:
+        try:
+            renew(None)  # give the claim up at once: a retry or another fetcher may take it
+        except Exception as exc:
+            log.warning("could not release the fetch claim: %s", type(exc).__name__)
+        raise
+
+
+def _fetch(rt, pass_id: int, owner: str) -> None:
     readers = rt.readers()
     categories = readers.categories()  # one fetch of the union serves every profile
     client = arxiv_client(rt)
@@ -113,8 +149,9 @@ def fetch_pass(rt, pass_id: int) -> None:
     in_feed = {it.id for it in items}
     extra = [it for it in extra if it.id not in in_feed]  # the feed's copy wins (it knows its type)
     with rt.session() as s:
-        if s.get(Pass, pass_id).status != PASS_FETCHING:
-            return  # another delivery of this message got here first
+        p = s.get(Pass, pass_id, with_for_update=True)
+        if p.status != PASS_FETCHING or p.fetch_owner != owner:
+            return  # our claim was taken over (we stalled past its lease): the new holder stores
         stored = upsert_papers(s, items + extra)
         # A backfilled paper joins the pass only if it is news to the database (new, or a higher
         # version): what earlier passes or today's feed already gave is not added again.

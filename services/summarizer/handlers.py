@@ -23,7 +23,7 @@ import time
 
 from sqlalchemy import select, update
 
-from shared import names, passes
+from shared import liveness, names, passes
 from shared.errors import TransientError
 from shared.reasons import public_note, reason_of
 from shared.text import one_line, scrub_secrets
@@ -32,7 +32,7 @@ from shared.models import (SOURCE_ABSTRACT, SUM_DONE, SUM_FAILED, SUM_PENDING, S
 from shared.tasking import Handler, database_outage
 
 from . import llm, prompt
-from .lease import claim, release
+from .lease import call_started, claim, release, renewer
 from .parse import parse_summary
 
 log = logging.getLogger(__name__)
@@ -85,12 +85,16 @@ def _messages(rt, paper: Paper, language: str) -> tuple[list[dict], str]:
     return build(body), source
 
 
-def _record_input(rt, pass_id: int, paper_id: str, language: str, tokens: int) -> None:
-    """The call's estimated prompt tokens, on the summary job before the call (status shows them)."""
+def _record_input(rt, pass_id: int, key: dict, tokens: int) -> None:
+    """The call's estimated prompt tokens, before the call: on the summary job (status shows them)
+    and as the call in flight on our leased summary (counted, as an estimate, if this worker dies
+    before the answer is stored; a worker killed while waiting up to MAX_INLINE_WAIT for its
+    rate-limit slot is counted too: the estimate errs towards the higher cost)."""
     with rt.session() as s:
-        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == paper_id,
-                                           SummaryJob.language == language)
+        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id, SummaryJob.paper_id == key["paper_id"],
+                                           SummaryJob.language == key["language"])
                   .values(input_tokens=tokens))
+        call_started(s, key, tokens)
 
 
 def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None) -> None:
@@ -114,13 +118,27 @@ def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None
         maybe_publish(rt, pass_id)
         return
 
+    with liveness.hold_lease(renewer(rt, key)):  # our heartbeat renews the lease meanwhile
+        answer, parsed, source = _call(rt, pass_id, paper, language, key)
+        _store(rt, key, pass_id, paper_id, answer, parsed, source)
+    log.info("pass %d paper %s: summarized (%d+%d tokens, read from %s)", pass_id, paper_id, answer.prompt_tokens,
+             answer.completion_tokens, source)
+    maybe_publish(rt, pass_id)
+
+
+def _call(rt, pass_id: int, paper: Paper, language: str, key: dict):
+    """One provider call under our lease: (answer, parsed summary, source). On any error the
+    lease is released (and a 429 pauses every replica) before the error propagates."""
+    ai = rt.config.ai_summary
     try:
         # Everything slow that is not the request itself (imports, client, PDF) happens BEFORE
         # taking a rate-limit slot: the limiter spaces grants, and a grant that reaches the
         # provider late would share a provider second with the next one.
         client = _client(rt)
         messages, source = _messages(rt, paper, language)
-        _record_input(rt, pass_id, paper_id, language, llm.estimate_messages_tokens(messages))
+        # Recorded BEFORE the rate-limit slot is taken: a database write between the grant and
+        # the request would make grants reach the provider late (and bunch up).
+        _record_input(rt, pass_id, key, llm.estimate_messages_tokens(messages))
         need = llm.estimate_messages_tokens(messages) + ai.max_tokens
         wait = _limiter(rt).acquire(need, max_wait=MAX_INLINE_WAIT)
         if wait > 0:
@@ -138,10 +156,7 @@ def summarize_paper(rt, pass_id: int, paper_id: str, language: str | None = None
             _limiter(rt).penalize(exc.retry_after if exc.retry_after is not None else 1.0)
         release(rt, key, _detail(rt, exc))
         raise
-    _store(rt, key, pass_id, paper_id, answer, parsed, source)
-    log.info("pass %d paper %s: summarized (%d+%d tokens, read from %s)", pass_id, paper_id, answer.prompt_tokens,
-             answer.completion_tokens, source)
-    maybe_publish(rt, pass_id)
+    return answer, parsed, source
 
 
 STORE_PATIENCE = 90.0  # seconds a paid answer waits for the database before it is given up
@@ -171,6 +186,7 @@ def _store_once(rt, key: dict, pass_id: int, paper_id: str, answer, parsed: dict
         summ = s.scalars(select(Summary).filter_by(**key)).one()
         summ.provider_calls += 1
         summ.status, summ.lease_owner, summ.lease_expires_at = SUMMARY_DONE, None, None
+        summ.inflight_tokens = None
         summ.raw_text, summ.tldr, summ.sections = parsed["raw"], parsed["tldr"], parsed["sections"]
         summ.source = source
         summ.prompt_tokens, summ.completion_tokens, summ.error = answer.prompt_tokens, answer.completion_tokens, None
@@ -187,7 +203,8 @@ def _count_call(rt, key: dict) -> None:
     """Best effort: the call's own error is the one worth reporting."""
     try:
         with rt.session() as s:
-            s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1))
+            s.execute(update(Summary).filter_by(**key).values(provider_calls=Summary.provider_calls + 1,
+                                                              inflight_tokens=None))
     except Exception as exc:
         log.warning("could not count a provider call: %s", type(exc).__name__)
 
