@@ -254,6 +254,33 @@ def test_redis_pacer_slots_on_redis_time(redis_url):
     assert float(r.get("slots:sent")) >= before
 
 
+def test_redis_pacer_wait_reserves_with_margin_and_counts_every_sleep(redis_url):
+    """wait() itself reserves slots interval + margin apart, and returns all it slept: the
+    reservation's wait plus the send check's (a caller reports and budgets with that number)."""
+    import redis
+
+    from shared.arxiv_pacing import RedisPacer
+
+    r = redis.Redis.from_url(redis_url)
+    pacer = RedisPacer(r, 0.3, key="m", margin=0.2)
+    pacer.wait()
+    slot1 = float(r.get("m"))
+    pacer.wait()
+    assert float(r.get("m")) == pytest.approx(slot1 + 0.5, abs=1e-5)  # not interval - margin
+    # A reservation 1.0 s ahead, then a send check that finds a request let through 1.5 s in the
+    # future (another process's late wake-up): wait() sleeps about 1.0 + 0.7 s in two parts.
+    pacer = RedisPacer(r, 0.2, key="w", margin=0.0)
+    now = (lambda t: t[0] + t[1] / 1e6)(r.time())
+    r.set("w", repr(now + 0.8))
+    r.set("w:sent", repr(now + 1.5))
+    started = time.monotonic()
+    waited = pacer.wait()
+    elapsed = time.monotonic() - started
+    # Both sleeps counted: `waited` falls short of the time spent only by late wake-ups, never by
+    # the 1.0 s of the first sleep (holds unless the host delays the two wake-ups by 0.9 s).
+    assert elapsed - 0.9 < waited <= elapsed + 0.05
+
+
 def test_make_pacer_and_local_pacer_threads(redis_url):
     import threading
 
