@@ -85,3 +85,43 @@ def test_first_line():
         orig = ValueError("connection refused\nDETAIL: more")
     assert first_line(Wrapped("x")) == "connection refused"
     assert first_line(RuntimeError("")) == "RuntimeError"
+
+
+# --- announce types relative to a set of categories ------------------------------------------
+
+def _item(kind, version, *categories):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(announce_type=kind, version=version, categories=list(categories))
+
+
+@pytest.mark.parametrize("kind, version, categories, expected", [
+    # The feed's own type is kept where arXiv's rule keeps it: a 'cross' stays a cross-list
+    # (one added to an older paper), whatever the primary.
+    ("cross", 1, ("cs.LG", "stat.ML"), "cross"),
+    ("cross", 3, ("cs.LG",), "cross"),
+    # A paper revised before its first announcement is announced 'new' at v2: still new.
+    ("new", 2, ("cs.LG",), "new"),
+    ("new", 2, ("stat.ML", "cs.LG"), "cross"),
+    ("replace", 2, ("stat.ML", "cs.LG"), "replace-cross"),
+    ("replace-cross", 4, ("cs.LG", "stat.ML"), "replace"),
+    # Query-API items carry no type: v1 is new, any later version a replacement.
+    (None, 1, ("cs.LG",), "new"),
+    (None, 1, ("stat.ML", "cs.LG"), "cross"),
+    (None, 2, ("cs.LG",), "replace"),
+    (None, 2, ("stat.ML", "cs.LG"), "replace-cross"),
+    (None, 7, ("CS.lg",), "replace"),  # categories compare case-insensitively
+    # No valid category left (the parsers drop malformed ones): not primary here.
+    (None, 1, (), "cross"),
+    ("new", 1, (), "cross"),
+])
+def test_effective_type_rules(kind, version, categories, expected):
+    assert arxiv.effective_type(_item(kind, version, *categories), ["cs.LG", "cs.AI"]) == expected
+
+
+def test_in_set_by_category_or_archive():
+    assert arxiv.in_set("cs.LG", ["cs"]) and arxiv.in_set("CS.LG", ["cs.lg"])
+    assert arxiv.in_set("hep-th", ["hep-th"]) and not arxiv.in_set("hep-th", ["hep-ph"])
+    assert not arxiv.in_set("cs.LG", ["cs.AI", "stat"]) and not arxiv.in_set("stat.ML", [])
+    assert arxiv.relevant(_item(None, 1, "stat.ML", "cs.AI"), ["cs.AI"])
+    assert not arxiv.relevant(_item(None, 1), ["cs.AI"])
