@@ -181,7 +181,7 @@ def test_acquire_waits_within_max_wait(redis_url):
 
 def test_redis_down_is_transient():
     limiter = make_limiter("redis://127.0.0.1:1/0", 60, 1000)  # nothing listens on port 1
-    with pytest.raises(TransientError, match="rate limiter unavailable"):
+    with pytest.raises(TransientError, match=r"^rate limiter unavailable \(Redis\): ConnectionError$"):
         limiter.acquire(1, 0)
 
 
@@ -227,8 +227,10 @@ def test_limiter_settings_and_edges(redis_url):
     assert local.interval == pytest.approx(0.1 * 1.03) and local.token_cost == pytest.approx(0.001)
     assert local.burst == 2.0
     for rpm, tpm in ((0, 10), (10, 0), (-1, 10)):
-        with pytest.raises(ValueError, match="rpm and tpm must be positive"):
+        with pytest.raises(ValueError, match="^rpm and tpm must be positive$"):
             LocalRateLimiter(rpm, tpm)
+    assert LocalRateLimiter(1, 1).interval == pytest.approx(60 * 1.03)  # one a minute is a limit too
+    assert LocalRateLimiter(0.5, 0.5).token_cost == pytest.approx(120.0)
     local.penalize(-5.0)  # a negative pause is no pause
     assert local.acquire(1, max_wait=0) == 0.0
     assert local.acquire(1, max_wait=-1.0) > 0  # refused at once, not after a negative wait
@@ -238,3 +240,31 @@ def test_limiter_settings_and_edges(redis_url):
     shared = make_limiter(redis_url, 60, 1000, key_prefix="edge")
     shared.penalize(-5.0)
     assert shared.acquire(1, max_wait=0) == 0.0
+
+
+def test_gcra_edges():
+    # A token schedule that ends exactly now is idle: even a request costing more than the burst
+    # goes at once (else one large prompt could never be sent).
+    assert gcra(10.0, 0.0, 10.0, 1.0, 7.0, 5.0) == (0.0, 11.0, 17.0)
+    # Just before its end it is not idle: the request waits until it fits within the burst.
+    wait, tat_r, tat_t = gcra(10.0, 0.0, 10.5, 1.0, 7.0, 5.0)
+    assert wait == pytest.approx(2.5) and (tat_r, tat_t) == (0.0, 10.5)
+
+
+def test_zero_token_requests_cost_no_tokens():
+    # 10 s per token and no burst: a request of 0 (or a negative estimate) tokens must not push
+    # the token schedule, or the next one would wait 10 s.
+    limiter = LocalRateLimiter(6000, 6, burst_seconds=0.0)
+    assert limiter.acquire(0, max_wait=0) == 0.0
+    time.sleep(0.05)  # past the request spacing (0.01 s)
+    assert limiter.acquire(-3, max_wait=0) == 0.0
+
+
+def test_settings_reach_both_limiters_and_the_documented_keys(redis_url):
+    for limiter in (make_limiter(None, 600, 60_000, burst_seconds=7.0, margin=0.1),
+                    make_limiter(redis_url, 600, 60_000, burst_seconds=7.0, margin=0.1)):
+        assert limiter.burst == 7.0 and limiter.interval == pytest.approx(0.1 * 1.1)
+    r = redis.Redis.from_url(redis_url)
+    assert make_limiter(redis_url, 600, 60_000).acquire(10, max_wait=0) == 0.0
+    # The key names docs/DEPLOY.md gives for the shared limit (one hash slot for both keys).
+    assert r.exists("{arxiv-bot:llm}:requests") and r.exists("{arxiv-bot:llm}:tokens")

@@ -141,7 +141,6 @@ class RedisRateLimiter(_Limiter):
     def __init__(self, redis_client, rpm: float, tpm: float, key_prefix: str = "arxiv-bot:llm",
                  **kw):
         super().__init__(rpm, tpm, **kw)
-        self._redis = redis_client
         # One hash tag so both keys live in one slot (a script may only touch one slot).
         self._keys = [f"{{{key_prefix}}}:requests", f"{{{key_prefix}}}:tokens"]
         # register_script only computes the SHA; the script is sent on first use.
