@@ -151,7 +151,9 @@ class ScheduleConfig(_Strict):
         lo, hi = _CRON_RANGES[info.field_name]
         for part in str(value).lower().split(","):
             m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d{1,3}))?", part.strip())
-            if not m or (m.group(2) is not None and int(m.group(2)) == 0):
+            # A step goes after '*' or a range only ('0/5' is not one Celery reads; '0-59/5' is).
+            stepped_single = m is not None and m.group(2) is not None and m.group(1) != "*" and "-" not in m.group(1)
+            if not m or stepped_single or (m.group(2) is not None and int(m.group(2)) == 0):
                 raise ValueError(f"{value[:40]!r} is not a cron field (e.g. '*', '30', '0-23/2', 'mon-fri')")
             if m.group(1) != "*":
                 for bound in m.group(1).split("-"):

@@ -242,7 +242,7 @@ CRON_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
 @settings(max_examples=300, deadline=None)
 @given(field=st.sampled_from(CRON_FIELDS),
        value=st.text(alphabet="0123456789*/-,monfriwedsatuh ", max_size=12) | st.sampled_from(
-           ["*/15", "0-23/2", "mon-fri", "monday-friday", "1,15", "*/0", "7", "60", "0-59", "sun"]))
+           ["*/15", "0-23/2", "mon-fri", "monday-friday", "1,15", "*/0", "7", "60", "0-59", "sun", "0/1"]))
 def test_a_schedule_that_loads_is_one_beat_can_use(field, value):
     """Every cron field config.json accepts is one Celery's crontab accepts (beat never fails on it)."""
     from celery.schedules import crontab
