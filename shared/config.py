@@ -149,8 +149,10 @@ class ScheduleConfig(_Strict):
     def _cron(cls, value: str, info) -> str:
         # Checked here, as Celery's crontab parser reads them, so beat never fails at start-up.
         lo, hi = _CRON_RANGES[info.field_name]
-        for part in str(value).lower().split(","):
-            m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d{1,3}))?", part.strip())
+        # Kept normalised (' 0-23/2, 5' -> '0-23/2,5'): Celery's parser takes no spaces.
+        value = ",".join(part.strip() for part in str(value).lower().split(","))
+        for part in value.split(","):
+            m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/([0-9]{1,3}))?", part)
             # A step goes after '*' or a range only ('0/5' is not one Celery reads; '0-59/5' is).
             stepped_single = m is not None and m.group(2) is not None and m.group(1) != "*" and "-" not in m.group(1)
             if not m or stepped_single or (m.group(2) is not None and int(m.group(2)) == 0):
