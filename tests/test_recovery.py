@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, select, text
 from shared.models import Summary
 from tests.faults import LLM_KEY, check_invariants, engine, make_stack, passes, start_beat, wait_pass, wait_until
 from tests.standins.arxiv import ArxivStandin
+from tests.test_summarizer_claim import blocked_on_a_lock
 from tests.standins.llm import LLMStandin
 
 GOAL = 60.0      # the goal, printed next to the measured time
@@ -92,18 +93,6 @@ class TableLock:
             self.tx = None
 
 
-def blocked(db_url: str) -> bool:
-    from tests.conftest import PG_ADMIN_URL
-
-    admin = create_engine(PG_ADMIN_URL)
-    try:
-        with admin.connect() as c:
-            return bool(c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                                      "AND wait_event_type = 'Lock'"), {"d": db_url.rsplit("/", 1)[1]}))
-    finally:
-        admin.dispose()
-
-
 # stage -> (replicas doubled, table the victim waits on, unit it holds, status it is killed in)
 STAGES = {
     "fetcher": ("pass_profiles", "fetch:1", "fetching"),
@@ -128,7 +117,7 @@ def kill_holder(stack, pg_url: str, redis_url: str, stage: str) -> float:
     if table is None:
         victim = wait_until(lambda: lease_holder(stack, pg_url), 120, 0.05, what="a leased summary")
     else:
-        victim = wait_until(lambda: blocked(pg_url) and holder(stack, redis_url, unit), 120, 0.05,
+        victim = wait_until(lambda: blocked_on_a_lock(pg_url) and holder(stack, redis_url, unit), 120, 0.05,
                             what=f"{stage} holding {unit}, waiting on {table}")
     assert victim.service == stage, (victim.service, stage)
     victim.kill()
