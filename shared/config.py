@@ -24,13 +24,15 @@ from .errors import ConfigError
 def http_url_problem(value: str) -> str | None:
     """Why `value` is not a usable http(s) URL with a host, or None when it is one. Every URL
     arxiv-bot is configured with (config.json and the environment) passes this: no other scheme
-    (javascript:, file:, data:), no whitespace, control characters, quotes or angle brackets."""
+    (javascript:, file:, data:), no whitespace, control characters, double quotes, backslashes,
+    backticks or angle brackets. The apostrophe is allowed: RFC 3986 admits it (a password may
+    hold one), and every output escapes it where it lands in markup."""
     from urllib.parse import urlsplit
 
     if not isinstance(value, str) or not value:
         return "is empty"
-    if re.search(r"[\s\x00-\x1f\x7f-\x9f<>\"'`\\]", value):
-        return "contains spaces, quotes, angle brackets or control characters"
+    if re.search(r"[\s\x00-\x1f\x7f-\x9f<>\"`\\]", value):
+        return "contains spaces, double quotes, backslashes, backticks, angle brackets or control characters"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError for a bad port)
