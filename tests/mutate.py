@@ -34,7 +34,9 @@ DOC = ROOT / "docs" / "MUTATION.md"
 MODULES: dict[str, tuple] = {
     "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py",
                                     "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py"]),
-    "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py"]),
+    "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_sweep_liveness.py",
+                                          "tests/test_cli_embedded.py"]),
+    "liveness": ("shared/liveness.py", ["tests/test_sweep_liveness.py", "tests/test_summarizer_claim.py"]),
     "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_cli_embedded.py"]),
     "ratelimit": ("services/summarizer/ratelimit.py", ["tests/test_summarizer_ratelimit.py"]),
     "arxiv_pacing": ("shared/arxiv_pacing.py", ["tests/test_fetcher_client.py"]),
