@@ -274,3 +274,108 @@ def test_two_first_claims_at_once_one_waits(db, db_url):
     assert len(errors) == 1 and errors[0].counts is False
     assert "another worker is claiming it" in str(errors[0]) and errors[0].retry_after == 2  # look again soon
     assert summary(S).attempts == 1
+
+
+# --- the heartbeat's renewal, the call in flight, a remote owner known dead ----------------------
+
+def _lease(S) -> tuple:
+    summ = summary(S)
+    return summ.lease_owner, summ.lease_expires_at, summ.inflight_tokens
+
+
+def test_the_heartbeat_renews_only_our_live_lease(db):
+    from services.summarizer.lease import renewer
+
+    make_rt, S, pass_id = db
+    rt = make_rt()
+    do_claim(rt, S, pass_id)
+    with S.begin() as s:  # the lease is about to run out
+        s.scalars(select(Summary)).one().lease_expires_at = utcnow() + dt.timedelta(seconds=1)
+    before = utcnow()
+    renewer(rt, KEY)()
+    owner, expires, _ = _lease(S)
+    assert owner == lease_owner() and expires >= before + dt.timedelta(seconds=LEASE)
+    # Released (owner cleared), done, or a peer's: never renewed.
+    release(rt, KEY, "x")
+    renewer(rt, KEY)()
+    assert _lease(S)[1] <= utcnow()
+    with S.begin() as s:
+        row = s.scalars(select(Summary)).one()
+        row.lease_owner, row.lease_expires_at = lease_owner(), utcnow()
+        row.status = SUMMARY_DONE
+    renewer(rt, KEY)()
+    assert _lease(S)[1] <= utcnow()
+    with S.begin() as s:
+        row = s.scalars(select(Summary)).one()
+        row.status, row.lease_owner = SUMMARY_LEASED, "peer:3:3"
+    renewer(rt, KEY)()
+    assert _lease(S)[1] <= utcnow()
+
+
+def test_the_call_in_flight_is_recorded_on_our_lease_and_cleared_on_release(db):
+    from services.summarizer.lease import call_started
+
+    make_rt, S, pass_id = db
+    rt = make_rt()
+    other = {**KEY, "language": "zh"}
+    with S.begin() as s:
+        s.add(Summary(**other, status=SUMMARY_LEASED, lease_owner="peer:4:4",
+                      lease_expires_at=utcnow() + dt.timedelta(seconds=60)))
+    do_claim(rt, S, pass_id)
+    with S.begin() as s:
+        call_started(s, KEY, 321)
+        call_started(s, other, 999)  # not ours: untouched
+    assert _lease(S)[2] == 321
+    with S() as s:
+        assert s.scalars(select(Summary).filter_by(**other)).one().inflight_tokens is None
+    release(rt, KEY, "timed out")
+    assert _lease(S)[2] is None  # nothing to count as lost after a clean give-up
+    with S.begin() as s:
+        row = s.scalars(select(Summary).filter_by(**KEY)).one()
+        row.status, row.lease_owner = SUMMARY_DONE, lease_owner()
+    release(rt, KEY, "late")  # a finished summary is not a lease to give up
+    assert summary(S).error == "timed out"
+
+
+def test_a_lost_call_adds_to_what_was_counted_and_says_so(db, caplog):
+    make_rt, S, pass_id = db
+    dead = f"{socket.gethostname()}:{_dead_pid()}:1"
+    put_summary(S, status=SUMMARY_LEASED, lease_owner=dead, lease_expires_at=utcnow() + dt.timedelta(seconds=30),
+                inflight_tokens=700, provider_calls=2, attempts=3)
+    caplog.set_level("INFO", logger="services.summarizer.lease")
+    do_claim(make_rt(max_tokens=401), S, pass_id)
+    assert summary(S).provider_calls == 3  # two calls paid before, one lost now
+    with S() as s:
+        p = s.get(Pass, pass_id)
+        assert (p.prompt_tokens, p.completion_tokens, p.estimated_tokens) == (700, 200, 900)
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"{KEY['paper_id']}: taking over the lease of {dead} (no longer running)" in lines
+    assert (f"pass {pass_id} paper {KEY['paper_id']}: a provider call was lost with its worker; about 900 tokens "
+            "counted as an estimate") in lines
+
+
+def test_a_remote_owner_without_a_liveness_key_is_taken_over_at_once(db, redis_url):
+    """Known dead through Redis (another host: no pid to check): its key is gone while liveness
+    has been kept longer than TTL + BEAT. With liveness just restarted, the lease is waited on."""
+    import time
+
+    import redis
+
+    from shared import liveness
+
+    make_rt, S, pass_id = db
+    rt = make_rt()
+    rt.settings = dataclasses.replace(rt.settings, redis_url=redis_url)
+    put_summary(S, status=SUMMARY_LEASED, lease_owner="far-away-host:123:1",
+                lease_expires_at=utcnow() + dt.timedelta(seconds=30), attempts=1)
+    r = redis.Redis.from_url(redis_url)
+    r.set(liveness.SINCE, repr(time.time() - 5))  # liveness restarted 5 s ago: not yet trusted
+    with pytest.raises(TransientError):
+        do_claim(rt, S, pass_id)
+    r.set(liveness.PREFIX + "far-away-host:123", "[]")
+    r.set(liveness.SINCE, repr(time.time() - 100))
+    with pytest.raises(TransientError):  # trusted, but its key says it lives
+        do_claim(rt, S, pass_id)
+    r.delete(liveness.PREFIX + "far-away-host:123")
+    assert do_claim(rt, S, pass_id) == (None, SUM_PENDING, None)
+    assert summary(S).lease_owner == lease_owner()
