@@ -49,7 +49,8 @@ def test_local_pid_dead_only_for_a_process_of_this_host_that_no_longer_runs():
     live = subprocess.Popen(["sleep", "30"])
     try:
         assert not liveness.local_pid_dead(f"{HOST}:{live.pid}:1")
-        assert live.poll() is None  # asking sends no signal that could end it
+        with pytest.raises(subprocess.TimeoutExpired):  # asking sends no signal that could end it
+            live.wait(timeout=0.5)
     finally:
         live.kill()
         live.wait()
@@ -85,6 +86,9 @@ def test_beat_writes_the_key_renews_and_sweeps_only_when_idle(registry, redis_ur
     sweeps = []
     hb = liveness.Heartbeat(redis_url, idle=lambda: sweeps.append(threading.current_thread().name))
     assert hb.name == "arxiv-bot-heartbeat" and hb.daemon  # never keeps a process from exiting
+    # A Redis that stops answering costs a beat 5 s, never a hung heartbeat (leases keep renewing).
+    kwargs = hb.redis.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (5, 5)
     hb.beat()
     key = liveness.PREFIX + liveness.process_id()
     assert json.loads(r.get(key)) == [] and 0 < r.ttl(key) <= liveness.TTL
@@ -112,12 +116,17 @@ def test_beat_survives_failures_and_says_which(registry, caplog):
     def broken_renew():
         raise ConnectionError("gone")
 
+    def silent_sweep():
+        raise RuntimeError()
+
     hb = liveness.Heartbeat("redis://127.0.0.1:1/0", idle=broken_sweep)  # nothing listens on port 1
     caplog.set_level(logging.DEBUG, logger="shared.liveness")
     hb.beat()
     with liveness.hold_lease(broken_renew):
         hb.beat()
+    liveness.Heartbeat(None, idle=silent_sweep).beat()
     lines = [r.getMessage() for r in caplog.records]
+    assert "heartbeat: sweep failed: RuntimeError" in lines  # no message: its kind
     assert "heartbeat: redis unavailable: ConnectionError" in lines
     assert "heartbeat: sweep failed: database is restarting" in lines
     assert "heartbeat: could not renew a lease: ConnectionError" in lines
@@ -167,3 +176,32 @@ def test_verdict_knows_death_only_when_it_can(redis_url):
         assert v.held() == {"score:7", "fetch:7", "deliver:3"}
         assert not v.dead("hostA:123:77")  # its key is there
         assert v.dead("hostC:5:1") is trusted  # no key: dead only once liveness is trustworthy
+
+
+def test_beats_come_every_beat_and_no_more_often(registry, monkeypatch):
+    renewals = []
+    monkeypatch.setattr(liveness, "BEAT", 600.0)
+    with liveness.hold_lease(lambda: renewals.append(time.monotonic())):
+        hb = liveness.Heartbeat(None)
+        hb.start()
+        time.sleep(1.0)
+        hb.stop()
+        hb.join(timeout=10)
+    assert 1 <= len(renewals) <= 3  # one beat at start, then none for BEAT seconds (not a busy loop)
+    renewals.clear()
+    monkeypatch.setattr(liveness, "BEAT", 0.2)
+    with liveness.hold_lease(lambda: renewals.append(time.monotonic())):
+        hb = liveness.Heartbeat(None)
+        hb.start()
+        wait_until(lambda: len(renewals) >= 3, 30, 0.05, what="periodic beats without any change")
+        hb.stop()
+        hb.join(timeout=10)
+    assert not hb.is_alive()
+
+
+def test_start_replaces_a_heartbeat_whose_thread_died(registry, redis_url):
+    hb = liveness.start(redis_url)
+    hb.stop()
+    hb.join(timeout=10)
+    again = liveness.start(redis_url)
+    assert again is not hb and again.is_alive()
