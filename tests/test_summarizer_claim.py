@@ -289,12 +289,18 @@ def test_the_heartbeat_renews_only_our_live_lease(db):
     make_rt, S, pass_id = db
     rt = make_rt()
     do_claim(rt, S, pass_id)
+    other = {**KEY, "language": "zh"}  # another lease of ours: its own renewer's business
+    soon = utcnow() + dt.timedelta(seconds=1)
     with S.begin() as s:  # the lease is about to run out
-        s.scalars(select(Summary)).one().lease_expires_at = utcnow() + dt.timedelta(seconds=1)
+        s.scalars(select(Summary)).one().lease_expires_at = soon
+        s.add(Summary(**other, status=SUMMARY_LEASED, lease_owner=lease_owner(), lease_expires_at=soon))
     before = utcnow()
     renewer(rt, KEY)()
     owner, expires, _ = _lease(S)
     assert owner == lease_owner() and expires >= before + dt.timedelta(seconds=LEASE)
+    with S.begin() as s:
+        assert s.scalars(select(Summary).filter_by(**other)).one().lease_expires_at == soon
+        s.delete(s.scalars(select(Summary).filter_by(**other)).one())
     # Released (owner cleared), done, or a peer's: never renewed.
     release(rt, KEY, "x")
     renewer(rt, KEY)()
@@ -335,6 +341,9 @@ def test_the_call_in_flight_is_recorded_on_our_lease_and_cleared_on_release(db):
         row.status, row.lease_owner = SUMMARY_DONE, lease_owner()
     release(rt, KEY, "late")  # a finished summary is not a lease to give up
     assert summary(S).error == "timed out"
+    with S.begin() as s:
+        call_started(s, KEY, 55)  # nor a call to record
+    assert _lease(S)[2] is None
 
 
 def test_a_lost_call_adds_to_what_was_counted_and_says_so(db, caplog):
