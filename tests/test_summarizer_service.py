@@ -169,7 +169,9 @@ def test_two_workers_share_one_limit_and_rerun_is_free(tmp_path, pg_url, redis_u
     items1, items2 = db.items(first), db.items(second)
     assert all(i.state == SUM_DONE for i in [*items1.values(), *items2.values()])
     assert {p: i.summary_id for p, i in items2.items()} == {p: i.summary_id for p, i in items1.items()}
-    assert all(s.provider_calls == 1 and s.prompt_tokens > 0 and s.completion_tokens > 0 for s in sums.values())
+    # Calls counted as made, the rejected one too (a failed call may have been billed).
+    assert sum(s.provider_calls for s in sums.values()) == len(statuses)
+    assert all(s.provider_calls >= 1 and s.prompt_tokens > 0 and s.completion_tokens > 0 for s in sums.values())
     assert sums[ids[0]].sections["results"] == f"Results of {rows[0][1]}: +3.2 points over the baseline."
     p1, p2 = db.pass_row(first), db.pass_row(second)
     assert p1.prompt_tokens == sum(s.prompt_tokens for s in sums.values())
