@@ -35,20 +35,6 @@ REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 FORMATS = ("json", "slack", "discord", "telegram", "feishu")
 
 
-def _peak_mb(pid: int) -> float:
-    """The largest VmHWM (peak resident memory) among the worker and its pool children."""
-    peak = 0.0
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
-    for p in [str(pid), *out]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
-        except OSError:
-            pass
-    return peak
-
-
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of the worker and its pool children so far: what a message costs
     the deliverer whatever else the machine is doing."""
@@ -90,7 +76,7 @@ def run(emails: int, webhooks: int, procs: int) -> None:
     from shared.settings import Settings
     from tests.delivery_seed import make_runtime, paper_rows, plan, seed_pass
     from tests.pg_dbs import throwaway_database
-    from tests.procs import Stack
+    from tests.procs import Stack, peak_mb
     from tests.redis_dbs import lock_free_db
     from tests.standins.smtp import SmtpSink
     from tests.standins.webhooks import WebhookReceiver
@@ -149,7 +135,7 @@ def run(emails: int, webhooks: int, procs: int) -> None:
                 print(json.dumps({label: counter(), "rows": len(ids), "worker_processes": procs,
                                   "wall_s": round(wall, 1), f"{label}_per_s": round(counter() / wall, 1),
                                   "worker_cpu_ms_per_row": round(cpu * 1000 / len(ids), 2),
-                                  "worker_peak_mb": round(_peak_mb(worker.proc.pid)),
+                                  "worker_peak_mb": round(peak_mb(worker.proc.pid)),
                                   "load_average": os.getloadavg()[0], "cores": os.cpu_count()}))
         finally:
             stack.stop()

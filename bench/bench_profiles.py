@@ -126,7 +126,7 @@ def distributed(n: int, workers_list: list[int]) -> None:
     from shared.models import PASS_SCORING, Pass, PassItem, PassProfile
     from shared.settings import load as load_settings
     from tests.pg_dbs import throwaway_database
-    from tests.procs import Stack, write_config
+    from tests.procs import Stack, peak_mb, write_config
     from tests.redis_dbs import lock_free_db
     from tests.standins.arxiv import ArxivStandin
 
@@ -185,7 +185,7 @@ def distributed(n: int, workers_list: list[int]) -> None:
                             break
                     time.sleep(0.2)
                 wall = time.perf_counter() - t0
-                peak = max(_peak_mb(w.proc.pid) for w in ws)
+                peak = max(peak_mb(w.proc.pid) for w in ws)
             finally:
                 stack.stop()
             with S.begin() as s:
@@ -199,20 +199,6 @@ def distributed(n: int, workers_list: list[int]) -> None:
         a, b = min(results), max(results)
         print(json.dumps({"speedup": round(results[a] / results[b], 2), "from": a, "to": b,
                           "cores": os.cpu_count()}))
-
-
-def _peak_mb(pid: int) -> float:
-    """The largest VmHWM (peak resident memory) among the worker and its pool children."""
-    peak = 0.0
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
-    for p in [str(pid), *out]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
-        except OSError:
-            pass
-    return peak
 
 
 def main() -> None:

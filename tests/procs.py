@@ -119,3 +119,17 @@ class Stack:
         for w in self.workers:
             w.stop()
         self.workers.clear()
+
+
+def peak_mb(pid: int) -> float:
+    """The largest VmHWM (peak resident memory) among the worker and its pool children."""
+    peak = 0.0
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    for p in [str(pid), *out]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return peak
