@@ -88,6 +88,13 @@ def test_embedded_pass_in_process(embedded):
         assert s.scalar(select(func.count()).select_from(Publication).where(Publication.pass_id == p.id)) == 1
     papers = json.loads((stack.output_dir / "papers.json").read_text())
     assert [x["id"] for x in papers] == [it.paper_id for it in ranked]
+    # Held for the pass no longer than needed (issue 16): the day index is dropped when scoring
+    # ends, the arXiv client (its TLS context) closed with the fetch; only the pacer stays.
+    from shared.runtime import get_runtime
+
+    cache = get_runtime().cache
+    assert cache["scorer.day"] == {} and "arxiv_pacer" in cache
+    assert not any(type(v).__name__ == "ArxivClient" for v in cache.values())
 
     # The same day again, --no-summaries: a new pass publishes the day's digest again (the same
     # papers: it is the same day), with the reason instead of summaries and no provider call.

@@ -31,8 +31,10 @@ class DayPaper:
 @dataclass
 class DayIndex:
     papers: list[DayPaper]
-    _title_post: dict[bytes, set[int]] = field(default_factory=dict)
-    _abstract_post: dict[bytes, set[int]] = field(default_factory=dict)
+    # token -> the papers holding it, in paper order. Lists, not sets: a day has ~10k distinct
+    # tokens, mostly in one or two papers, and a small set costs four times a small list.
+    _title_post: dict[bytes, list[int]] = field(default_factory=dict)
+    _abstract_post: dict[bytes, list[int]] = field(default_factory=dict)
     _last_names: dict[str, list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
     _forms: dict[tuple[str, bool], tuple[frozenset[int], frozenset[int]]] = field(default_factory=dict)
     _terms: dict[KeywordSpec, tuple[frozenset[int], frozenset[int]]] = field(default_factory=dict)
@@ -46,10 +48,10 @@ class DayIndex:
     def build(cls, papers: list[DayPaper]) -> "DayIndex":
         index = cls(papers)
         for i, p in enumerate(papers):
-            for tok in tokens(p.title or ""):
-                index._title_post.setdefault(tok, set()).add(i)
+            for tok in tokens(p.title or ""):  # a frozenset: each paper once per token
+                index._title_post.setdefault(tok, []).append(i)
             for tok in tokens(p.abstract or ""):
-                index._abstract_post.setdefault(tok, set()).add(i)
+                index._abstract_post.setdefault(tok, []).append(i)
             for name in p.authors or ():
                 parts = normalize_name(name)
                 if parts:
@@ -86,20 +88,20 @@ class DayIndex:
         return hit
 
     @staticmethod
-    def _union(post: dict[bytes, set[int]], surfaces) -> frozenset[int]:
+    def _union(post: dict[bytes, list[int]], surfaces) -> frozenset[int]:
         out: set[int] = set()
         for s in surfaces:
-            out |= post.get(s, set())
+            out.update(post.get(s, ()))
         return frozenset(out)
 
-    def _checked(self, post: dict[bytes, set[int]], c, field_name: str) -> frozenset[int]:
+    def _checked(self, post: dict[bytes, list[int]], c, field_name: str) -> frozenset[int]:
         """Papers holding every required word (and a last-word form), then the form's regex."""
         cands: set[int] | None = None
         for word in sorted(c.required, key=lambda w: len(post.get(w, ()))):
             found = post.get(word)
             if not found:
                 return frozenset()
-            cands = set(found) if cands is None else cands & found
+            cands = set(found) if cands is None else cands.intersection(found)
             if not cands:
                 return frozenset()
         if c.last is not None:

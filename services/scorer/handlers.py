@@ -140,7 +140,10 @@ def _store(s, pass_id: int, profile, sel: Selection, off_reason: str | None) -> 
 def close_scoring(rt, pass_id: int) -> None:
     """When every profile of the pass is scored, plan the summaries exactly once (the process
     that wins the conditional status UPDATE), then enqueue them or the publication."""
+    won = []
+
     def plan(s, p: Pass) -> list[tuple[str, str]]:
+        won.append(p.id)
         totals = s.execute(select(PassProfile.candidates, PassProfile.selected)
                            .where(PassProfile.pass_id == p.id)).all()
         p.candidates, p.selected = sum(t[0] for t in totals), sum(t[1] for t in totals)
@@ -153,7 +156,20 @@ def close_scoring(rt, pass_id: int) -> None:
 
     with rt.session() as s:
         work = passes.close_scoring(s, pass_id, plan)
+    if won:
+        forget_pass(rt, pass_id)
     rt.send_all(work)
+
+
+def forget_pass(rt, pass_id: int) -> None:
+    """The pass's scoring is over: its day index and interest models are never asked for again.
+    The index is the largest thing a scorer holds (a few MB a day); an embedded run goes on to
+    publish, and a scorer worker waits for the next day, without it. (A scorer replica that lost
+    the flip keeps its copy until the next pass replaces it.)"""
+    for key in ("scorer.day", "scorer.interests"):
+        slot = rt.cache.get(key)
+        if slot is not None and slot.get("pass_id") == pass_id:
+            slot.clear()
 
 
 HANDLERS = [
