@@ -52,7 +52,8 @@ def _fetch(rt, ids: list[str]) -> list:
     if not ids:
         return []
     try:
-        items = arxiv_client(rt).fetch_ids(ids)
+        with arxiv_client(rt) as client:
+            items = client.fetch_ids(ids)
     except (PermanentError, TransientError) as exc:
         raise UserError(f"cannot look up {len(ids)} papers on arXiv: {exc}; nothing recorded") from None
     found = {it.id for it in items}

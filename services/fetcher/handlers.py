@@ -32,15 +32,16 @@ log = logging.getLogger(__name__)
 
 
 def arxiv_client(rt) -> ArxivClient:
-    """The process's arXiv client (memoised): paced by Redis when rt.settings.redis_url is set
-    (distributed mode, or REDIS_URL in embedded mode), else in-process; User-Agent from contact."""
-    def build():
-        cfg = rt.config.fetch
-        pacer = make_pacer(rt.settings.redis_url, cfg.min_interval_seconds)
-        return ArxivClient(rt.settings.arxiv_rss_url, rt.settings.arxiv_api_url, pacer,
-                           user_agent_for(rt.config.contact), timeout=cfg.timeout_seconds,
-                           max_retries=cfg.max_retries, backoff_cap=cfg.backoff_cap_seconds)
-    return rt.memo("arxiv_client", build)
+    """A new arXiv client, to close when done (`with arxiv_client(rt) as client:`): paced by the
+    process's pacer (memoised: Redis when rt.settings.redis_url is set, in distributed mode or
+    REDIS_URL in embedded mode, else in-process), User-Agent from contact. Not kept between
+    fetches: a fetch is a few requests a day, and the idle client (its TLS context holds the
+    parsed CA bundle, about 3 MB) would outlive it for the rest of an embedded run's pass."""
+    cfg = rt.config.fetch
+    pacer = rt.memo("arxiv_pacer", lambda: make_pacer(rt.settings.redis_url, cfg.min_interval_seconds))
+    return ArxivClient(rt.settings.arxiv_rss_url, rt.settings.arxiv_api_url, pacer,
+                       user_agent_for(rt.config.contact), timeout=cfg.timeout_seconds,
+                       max_retries=cfg.max_retries, backoff_cap=cfg.backoff_cap_seconds)
 
 
 def _insert_items(s, rows: list[dict]) -> None:
@@ -136,16 +137,16 @@ def fetch_pass(rt, pass_id: int) -> None:
 def _fetch(rt, pass_id: int, owner: str) -> None:
     readers = rt.readers()
     categories = readers.categories()  # one fetch of the union serves every profile
-    client = arxiv_client(rt)
-    result = client.fetch_announcements(categories)
-    items = result.items
-    if not items:
-        day = result.day.isoformat() if result.day else "today"
-        with rt.session() as s:
-            passes.no_announcement(s, pass_id, day)
-        log.info("pass %d: no announcement (%s); previous digest left in place", pass_id, day)
-        return
-    extra, marked, note = _backfill(rt, client, categories, result.day)
+    with arxiv_client(rt) as client:
+        result = client.fetch_announcements(categories)
+        items = result.items
+        if not items:
+            day = result.day.isoformat() if result.day else "today"
+            with rt.session() as s:
+                passes.no_announcement(s, pass_id, day)
+            log.info("pass %d: no announcement (%s); previous digest left in place", pass_id, day)
+            return
+        extra, marked, note = _backfill(rt, client, categories, result.day)
     in_feed = {it.id for it in items}
     extra = [it for it in extra if it.id not in in_feed]  # the feed's copy wins (it knows its type)
     with rt.session() as s:
