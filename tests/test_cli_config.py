@@ -131,11 +131,31 @@ def test_cli_unreachable_database_and_broker(tmp_path):
 
 def test_run_stays_light(tmp_path):
     """`arxiv-bot run` must not import the heavy stacks it does not use."""
-    code = ("import sys, arxiv_bot.cli, arxiv_bot.embedded, arxiv_bot.services; arxiv_bot.services.handler_table(); "
-            "print(sorted(m for m in ('celery', 'flask', 'alembic', 'gunicorn', 'openai', 'sklearn') "
+    code = ("import sys, arxiv_bot.cli, arxiv_bot.embedded, arxiv_bot.services; t = arxiv_bot.services.handler_table(); "
+            "[t[task] for task in t]; "
+            "print(sorted(m for m in ('celery', 'flask', 'alembic', 'gunicorn', 'openai', 'sklearn', 'nh3') "
             "if m in sys.modules))")
     out = subprocess.run([str(BIN.parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_handlers_load_with_their_first_task():
+    """Embedded mode imports a service's handlers when one of its tasks first runs: a pass with
+    AI off and no channels never loads the summarizer or the deliverer. Every task resolves to
+    its service's handler, and each service consumes the queue QUEUE_SERVICE names."""
+    code = ("import sys; from arxiv_bot.services import handler_table; t = handler_table(); "
+            "loaded = lambda: sorted(m.split('.')[1] for m in sys.modules if m.startswith('services.') "
+            "and m.endswith('.handlers')); "
+            "t['fetcher.fetch_pass']; t['scorer.score_profiles']; t['publisher.publish_profiles']; print(loaded()); "
+            "t['deliverer.deliver']; t['summarizer.summarize_paper']; print(loaded()); "
+            "print(sorted(t) == sorted(h.task for h in t.values()))")
+    out = subprocess.run([str(BIN.parent / "python"), "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split("\n")[:3] == ["['fetcher', 'publisher', 'scorer']",
+                                          "['deliverer', 'fetcher', 'publisher', 'scorer', 'summarizer']",
+                                          "True"], out.stderr
+    from arxiv_bot.services import QUEUE_SERVICE, SERVICES, queue
+
+    assert sorted(queue(s) for s in SERVICES) == sorted(QUEUE_SERVICE)
 
 
 # --- the conventions users expect (issue 11) ------------------------------------------------

@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import nh3
-
 ALLOWED_TAGS = {"p", "br", "hr", "strong", "em", "b", "i", "code", "pre", "blockquote", "ul", "ol", "li",
                 "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "del", "sup", "sub"}
 ALLOWED_ATTRS = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
@@ -37,6 +35,8 @@ def _md():
 
 def clean_html(fragment: str) -> str:
     """Allow-list an HTML fragment: small tag set, http(s) links only, no attributes with script."""
+    import nh3  # here, not at the top: a day without summaries has no HTML to clean (1.4 MB)
+
     return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS, url_schemes={"http", "https"},
                      link_rel="noopener noreferrer", strip_comments=True)
 
