@@ -229,7 +229,10 @@ def test_selection_exactly_once_two_scorers_kill_and_redelivery(tmp_path, db_url
     from shared.celery_app import create_app
     from shared.settings import load
 
-    stack = make_stack(tmp_path, db_url, arxiv, broker_url=redis_url, min_score=2.5, profiles=PROFILES)
+    # The sweep is done by hand below: an idle worker's own sweep (5 s stuck age in tests) would
+    # re-send the held batch on a slow host before the kill, and the pass would finish early.
+    stack = make_stack(tmp_path, db_url, arxiv, broker_url=redis_url, min_score=2.5, profiles=PROFILES,
+                       sweep={"interval_seconds": 2, "stuck_after_seconds": 3600})
     run_day(stack)  # the real workers' code fills the papers table and every profile's first digest
 
     # A second pass, in the scoring stage, over the same papers: built directly in the DB.
