@@ -202,20 +202,23 @@ def test_two_fetchers_given_a_duplicate_message_download_the_day_once(tmp_path, 
     """The fetch claim (shared.passes.claim_fetch): the second fetcher finds the day being fetched
     by a live peer and does nothing; the feed is requested once."""
     with ArxivStandin() as arxiv, LLMStandin(api_key=LLM_KEY) as llm:
-        stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url)
+        # The held request must not time out (10 s in tests) however slow the host is meanwhile.
+        stack = make_stack(tmp_path, pg_url, arxiv, llm, broker_url=redis_url, fetch={"timeout_seconds": 120})
         try:
             fetchers = [stack.start_worker("fetcher", wait=False) for _ in range(2)]
             for w in fetchers:
                 w.wait_ready()
-            arxiv.fail_next("slow:6")  # the first fetch is in flight when the duplicate arrives
+            arxiv.fail_next("hold")  # the first fetch is in flight until the duplicate is handled
             stack.cli("trigger")
             wait_until(lambda: any(r[1].startswith("/rss/") for r in arxiv.requests), 60, 0.05, what="fetch started")
             # A second trigger resumes the active pass: it sends the fetch again (a duplicate
             # message, as a redelivery would be), and the idle fetcher takes it.
             assert "already running: resumed" in stack.cli("trigger").stdout
             done = re.compile(r"fetcher\.fetch_pass\[[^\]]+\] succeeded")
-            wait_until(lambda: sum(len(done.findall(w.output())) for w in fetchers) == 2, 120,
-                       what="both fetch messages handled")
+            handled = lambda: sum(len(done.findall(w.output())) for w in fetchers)  # noqa: E731
+            wait_until(lambda: handled() == 1, 120, what="the duplicate handled while the fetch is in flight")
+            arxiv.release()
+            wait_until(lambda: handled() == 2, 120, what="both fetch messages handled")
         finally:
             stack.stop()
     feeds = [r for r in arxiv.requests if r[1].startswith("/rss/")]

@@ -11,7 +11,7 @@ format) with synthetic submission dates over several days. Per instance: `empty_
 `set_day(path)`, `add_api_day(path)` (papers for the API only), and `fail_next(*faults)`: each
 fault is used by one request, in order:
 "503[:retry_after]", "429[:retry_after]", "301", "html", "truncated", "400", "reset", "slow[:seconds]",
-and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
+"hold[:seconds]" (answered when the test calls `release()`, or after the seconds: 60), and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
 must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
 totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
 `edit_item(id, fn)` serves that paper's feed item as fn(item bytes) returns it, raw (control
@@ -123,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "slow":
             time.sleep(float(arg or 2))
             return False
+        elif kind == "hold":  # in flight until the test says so: no guess at how long a step takes
+            self.server.standin.released.wait(float(arg or 60))
+            return False
         elif kind in ("short", "empty"):  # a glitching query-API page: _api acts it out
             return False
         else:
@@ -202,6 +205,7 @@ class ArxivStandin:
         self.gzip = False
         self.item_edits: dict = {}  # arXiv id -> fn(item bytes) -> bytes (see edit_item)
         self._faults: deque[str] = deque()
+        self.released = threading.Event()  # see release()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -246,6 +250,10 @@ class ArxivStandin:
     def fail_next(self, *faults: str) -> None:
         with self._lock:
             self._faults.extend(faults)
+
+    def release(self) -> None:
+        """Answer the requests held by a "hold" fault (and any later one at once)."""
+        self.released.set()
 
     def _next_fault(self) -> str | None:
         with self._lock:
