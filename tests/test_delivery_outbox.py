@@ -109,10 +109,10 @@ def test_sweep_leaves_live_leases_and_retry_afters_alone_and_resends_per_channel
     rt.dispatcher.send = lambda task, kwargs, countdown=None, **_: sent.append((task, kwargs))  # record only
     now = utcnow()
     with rt.session() as s:
-        s.execute(update(Delivery).values(updated_at=now - dt.timedelta(seconds=120)))
         s.execute(update(Delivery).where(Delivery.id == later).values(not_before=now + dt.timedelta(seconds=300)))
         s.execute(update(Delivery).where(Delivery.id == busy).values(  # a live worker's lease, owner not known dead
             status=DELIVERY_SENDING, lease_owner="busy", lease_expires_at=now + dt.timedelta(seconds=60)))
+        s.execute(update(Delivery).values(updated_at=now - dt.timedelta(seconds=120)))  # all untouched for long
     assert lifecycle.sweep(rt) == 2
     assert sent == [("deliverer.deliver", {"delivery_ids": [lost]}), ("deliverer.deliver", {"delivery_ids": [other]})]
     with rt.session() as s:
