@@ -364,6 +364,19 @@ def test_sweep_frees_a_dead_fetchers_claim_at_once_and_leaves_a_live_one(swept):
         p = s.get(Pass, pass_id)
         assert (p.fetch_owner, p.fetch_lease_expires_at, p.status) == (None, None, PASS_FETCHING)
     assert sweep(rt) == 0 and sent(rt) == []  # touched and free: not again before the stuck age
+    from shared.watches import WATCHES
+
+    watch = next(w for w in WATCHES if w.stage == PASS_FETCHING)
+    with S.begin() as s:  # the dead fetcher's claim, found by a sweep...
+        s.execute(update(Pass).values(fetch_owner="peer:1:1", fetch_lease_expires_at=now - dt.timedelta(seconds=1)))
+    with S() as s:
+        units = watch.find(s, s.get(Pass, pass_id))
+    with S.begin() as s:  # ...is taken over by a live fetcher before the sweep frees it: the live claim stays
+        s.execute(update(Pass).values(fetch_owner="peer:2:1", fetch_lease_expires_at=now + dt.timedelta(seconds=600)))
+    with S.begin() as s:
+        watch.free(s, units)
+    with S() as s:
+        assert s.get(Pass, pass_id).fetch_owner == "peer:2:1"
 
 
 def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(swept):

@@ -88,6 +88,30 @@ def test_only_work_nobody_is_doing_is_resent(world):
     assert sweep(rt, force=True) == 0 and sent(rt) == []
 
 
+def test_queued_and_held_profile_batches_are_not_resent(world):
+    """Scoring (and publishing) units against real Redis: a score batch waiting in its queue and
+    one held by a live process are left alone; only the lost profile is re-sent."""
+    from shared.celery_app import create_app
+    from shared.dispatch import CeleryDispatcher
+    from shared.lifecycle import sweep
+    from shared.models import PASS_PUBLISHING, PASS_SCORING
+    from tests.test_shared_passes import finish_all, rebuild_watches
+
+    rt, S, r = world
+    rebuild_watches()
+    dispatcher = CeleryDispatcher(create_app(rt.settings, rt.config))
+    for stage, task in ((PASS_SCORING, names.SCORE_PROFILES), (PASS_PUBLISHING, names.PUBLISH_PROFILES)):
+        done = {"scored": stage == PASS_PUBLISHING}
+        pass_id = seed(S, stage, profiles={"alpha": done, "beta": done, "gamma": done})
+        dispatcher.send(task, {"pass_id": pass_id, "profiles": ["alpha"]})
+        unit = f"{'score' if task == names.SCORE_PROFILES else 'publish'}:{pass_id}:beta"
+        alive(r, OWNER_LIVE, [unit])
+        assert sweep(rt, force=True) == 1, stage
+        assert sent(rt) == [(task, {"pass_id": pass_id, "profiles": ["gamma"]})]
+        finish_all(S.kw["bind"])
+        r.flushdb()
+
+
 def test_the_lock_makes_one_sweep_per_interval(world):
     from shared.lifecycle import sweep
 
