@@ -282,6 +282,16 @@ def test_sweep_resends_stuck_scoring_and_nudges_a_lost_planning(swept):
     assert sweep(rt) == 0 and sent(rt) == []  # the nudge is sent once per stuck age
 
 
+def test_sweep_resends_only_the_active_passs_profiles(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    seed(S, PASS_SCORING, profiles={"left": {}})  # left unscored when that pass ended
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {}})
+    assert sweep(rt) == 1 and sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": ["alpha"]})]
+
+
 def test_sweep_resends_stuck_publishing_and_nudges_an_unclosed_pass(swept):
     from shared.lifecycle import sweep
 
