@@ -112,6 +112,27 @@ def test_queued_and_held_profile_batches_are_not_resent(world):
         r.flushdb()
 
 
+def test_a_message_without_a_language_stands_for_every_language_of_its_paper(world):
+    """A summarize message sent by hand without a language covers the paper in any language; a
+    message in one language covers only that one."""
+    from shared.celery_app import create_app
+    from shared.dispatch import CeleryDispatcher
+    from shared.lifecycle import sweep
+    from shared.models import SUM_PENDING, SummaryJob, utcnow
+
+    rt, S, r = world
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00041": {}, "2411.00042": {}})  # both in "en"
+    with S.begin() as s:
+        for pid in ("2411.00041", "2411.00042"):
+            s.add(SummaryJob(pass_id=pass_id, paper_id=pid, language="zh", version=1, priority=9, state=SUM_PENDING,
+                             updated_at=utcnow() - dt.timedelta(hours=1)))
+    dispatcher = CeleryDispatcher(create_app(rt.settings, rt.config))
+    dispatcher.send(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": "2411.00041"})
+    dispatcher.send(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": "2411.00042", "language": "en"})
+    assert sweep(rt, force=True) == 1
+    assert sent(rt) == [job(pass_id, "2411.00042", "zh")]
+
+
 def test_the_lock_makes_one_sweep_per_interval(world):
     from shared.lifecycle import sweep
 
