@@ -138,6 +138,7 @@ def test_the_lock_makes_one_sweep_per_interval(world):
 
     rt, S, r = world
     assert sweep(rt) == 0  # nothing to do, but it ran and took the lock
+    assert 4000 < r.pttl("arxiv-bot:sweep-lock") <= 4500  # 0.9 of sweep.interval_seconds (5 s), in ms
     seed(S, PASS_SUMMARIZING, {"2411.00011": {}})
     assert sweep(rt) == 0 and sent(rt) == []  # another sweep ran within the interval
     r.delete("arxiv-bot:sweep-lock")
