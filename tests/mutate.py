@@ -35,7 +35,7 @@ MODULES: dict[str, tuple] = {
     "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py",
                                     "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py"]),
     "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_sweep_liveness.py",
-                                          "tests/test_cli_embedded.py"]),
+                                          "tests/test_cli_embedded.py", "tests/test_delivery_outbox.py"]),
     "liveness": ("shared/liveness.py", ["tests/test_shared_liveness.py", "tests/test_sweep_liveness.py",
                                         "tests/test_summarizer_claim.py"]),
     "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_cli_embedded.py"]),
@@ -58,6 +58,7 @@ MODULES: dict[str, tuple] = {
 DESELECT: dict[str, list[str]] = {
     "ratelimit": ["tests/test_summarizer_ratelimit.py::test_two_processes_share_the_redis_limit_without_429",
                   "tests/test_summarizer_ratelimit.py::test_token_limit_is_shared_across_processes"],
+    "lifecycle": ["tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
     "watches": ["tests/test_shared_passes.py::test_simultaneous_starts_in_processes_open_one_pass",
                 "tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
 }
