@@ -35,7 +35,7 @@ MODULES: dict[str, tuple] = {
     "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py",
                                     "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py"]),
     "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_sweep_liveness.py",
-                                          "tests/test_cli_embedded.py"]),
+                                          "tests/test_cli_embedded.py", "tests/test_delivery_outbox.py"]),
     "liveness": ("shared/liveness.py", ["tests/test_shared_liveness.py", "tests/test_sweep_liveness.py",
                                         "tests/test_summarizer_claim.py"]),
     "lease": ("services/summarizer/lease.py", ["tests/test_summarizer_claim.py", "tests/test_cli_embedded.py"]),
@@ -48,6 +48,9 @@ MODULES: dict[str, tuple] = {
                         ["in_set", "relevant", "effective_type"]),
     "sanitize": ("shared/render/sanitize.py", ["tests/test_render_sanitize.py", "tests/test_render_outputs.py",
                                                "tests/test_render_tex.py"]),
+    "watches": ("shared/watches.py", ["tests/test_shared_passes.py", "tests/test_sweep_liveness.py",
+                                      "tests/test_delivery_outbox.py"]),
+    "queued": ("shared/queued.py", ["tests/test_shared_queued.py", "tests/test_sweep_liveness.py"]),
 }
 # Tests that start OS processes of their own: mutmut's runner reaps its children with wait() and
 # stops on a pid it did not start (KeyError in mutmut's isolation runner), so they stay out of the
@@ -55,6 +58,9 @@ MODULES: dict[str, tuple] = {
 DESELECT: dict[str, list[str]] = {
     "ratelimit": ["tests/test_summarizer_ratelimit.py::test_two_processes_share_the_redis_limit_without_429",
                   "tests/test_summarizer_ratelimit.py::test_token_limit_is_shared_across_processes"],
+    "lifecycle": ["tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
+    "watches": ["tests/test_shared_passes.py::test_simultaneous_starts_in_processes_open_one_pass",
+                "tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
 }
 SKIP = {".git", ".venv", ".mutation", "mutants", "data", "output", "bench"}  # at the top level
 SKIP_ANYWHERE = {"__pycache__", ".pytest_cache"}

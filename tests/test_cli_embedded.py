@@ -29,6 +29,7 @@ def dc_items() -> int:
 def embedded(tmp_path, sqlite_url):
     """run(no_summaries=False) -> the pass row after one in-process pass."""
     from arxiv_bot.embedded import run_pass
+    from shared import liveness
     from shared.db import make_engine, session_factory
     from shared.runtime import set_runtime
     from shared.settings import load
@@ -49,6 +50,7 @@ def embedded(tmp_path, sqlite_url):
             yield run, S, llm, stack
         finally:
             set_runtime(None)
+            liveness.stop()  # run_pass started this process's heartbeat: later tests in this process expect none
             engine.dispose()
 
 

@@ -85,7 +85,64 @@ def test_sweep_resends_stuck_deliveries_once_per_stuck_age(tmp_path, db_url):
     assert lifecycle.sweep(rt) == 1
     assert sent == [("deliverer.deliver", {"delivery_ids": [ids[0], ids[1]]})]
     assert [s[1] for s in statuses(rt)] == ["pending", "pending", "pending"]
+    with rt.session() as s:  # the dead worker's lease is given up, and why the row is pending again
+        freed = s.get(Delivery, ids[1])
+        assert (freed.lease_owner, freed.lease_expires_at, freed.error) == (
+            None, None, "the worker sending it stopped before the server answered")
+        assert s.get(Delivery, ids[0]).error is None
     assert lifecycle.sweep(rt) == 0  # touched: not again before the stuck age
+
+
+def test_sweep_leaves_live_leases_and_retry_afters_alone_and_resends_per_channel(tmp_path, db_url):
+    from sqlalchemy import select
+
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO},
+                                                  {"type": "webhook", "format": "json", "url_env": "DIGEST_HOOK"}],
+                      env={"DIGEST_HOOK": "http://127.0.0.1:9/hook"}, sweep={"interval_seconds": 1, "stuck_after_seconds": 60})
+    _rows(rt)
+    with rt.session() as s:
+        rows = s.execute(select(Delivery.id, Delivery.channel_key).order_by(Delivery.id)).all()
+    first, second = sorted({key for _, key in rows}, key=lambda k: [key for _, key in rows].index(k))
+    lost, later, busy = [i for i, key in rows if key == first]
+    (other,) = [i for i, key in rows if key == second]
+    sent = []
+    rt.dispatcher.send = lambda task, kwargs, countdown=None, **_: sent.append((task, kwargs))  # record only
+    now = utcnow()
+    with rt.session() as s:
+        s.execute(update(Delivery).where(Delivery.id == later).values(not_before=now + dt.timedelta(seconds=300)))
+        s.execute(update(Delivery).where(Delivery.id == busy).values(  # a live worker's lease, owner not known dead
+            status=DELIVERY_SENDING, lease_owner="busy", lease_expires_at=now + dt.timedelta(seconds=60)))
+        s.execute(update(Delivery).values(updated_at=now - dt.timedelta(seconds=120)))  # all untouched for long
+    assert lifecycle.sweep(rt) == 2
+    assert sent == [("deliverer.deliver", {"delivery_ids": [lost]}), ("deliverer.deliver", {"delivery_ids": [other]})]
+    with rt.session() as s:
+        assert s.get(Delivery, busy).lease_owner == "busy"
+
+
+def test_freeing_a_dead_owners_delivery_leaves_rows_taken_over_or_not_asked_for(tmp_path, db_url):
+    """The sweep frees what it found leased by a dead worker, by row and by owner: a row another
+    worker claimed in the meantime, and the dead worker's rows not in the list, keep their lease."""
+    from shared.watches import WATCHES
+
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO}])
+    ids = _rows(rt)
+    expired = utcnow() - dt.timedelta(seconds=1)
+    with rt.session() as s:
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
+            status=DELIVERY_SENDING, lease_owner="dead", lease_expires_at=expired))
+    watch = next(w for w in WATCHES if w.stage == "deliver")
+    with rt.session() as s:
+        units = {u.ref[0]: u for u in watch.find(s, None)}
+        assert sorted(units) == sorted(ids) and {u.owner for u in units.values()} == {"dead"}
+    with rt.session() as s:  # taken over by a live worker since the sweep looked
+        assert outbox.claim(s, ids[1], "live", 60) is not None
+    with rt.session() as s:
+        watch.free(s, [units[ids[0]], units[ids[1]]])
+    with rt.session() as s:
+        rows = {i: s.get(Delivery, i) for i in ids}
+        assert (rows[ids[0]].status, rows[ids[0]].lease_owner) == ("pending", None)
+        assert (rows[ids[1]].status, rows[ids[1]].lease_owner) == (DELIVERY_SENDING, "live")
+        assert (rows[ids[2]].status, rows[ids[2]].lease_owner) == (DELIVERY_SENDING, "dead")  # not asked for
 
 
 def test_deliver_retry_failed_and_status_through_the_cli(tmp_path, sqlite_url):

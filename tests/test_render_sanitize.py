@@ -31,7 +31,8 @@ def test_summary_html_demotes_headings_and_drops_control_characters():
 
 
 @pytest.mark.parametrize("text, escaped", [
-    ("# heading", "\\# heading"), ("+ item", "\\+ item"), ("- item", "\\- item"), ("= rule", "\\= rule"),
+    ("# heading", "\\# heading"), ("## heading", "\\## heading"), ("--- rule", "\\--- rule"),  # one backslash, first
+    ("+ item", "\\+ item"), ("- item", "\\- item"), ("= rule", "\\= rule"),
     ("1. item", "1\\. item"), ("12) item", "12\\) item"), ("  3. indented", "3\\. indented"),
     ("a & b <c> [l](u) *e* `c` |t| ~s~ !i _u_ {b}", "a &amp; b &lt;c&gt; \\[l\\](u) \\*e\\* \\`c\\` \\|t\\| \\~s\\~ "
                                                     "\\!i \\_u\\_ \\{b\\}"),

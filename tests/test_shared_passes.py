@@ -168,9 +168,21 @@ def swept(tmp_path, db_url):
     """A migrated database and a runtime whose sweep considers work stuck after 60 s."""
     engine = make_engine(db_url)
     ensure_schema(engine)
+    rebuild_watches()
     rt = runtime(write_config(tmp_path, sweep={"interval_seconds": 5, "stuck_after_seconds": STUCK}), db_url, engine)
     yield rt, session_factory(engine)
     engine.dispose()
+
+
+def rebuild_watches() -> None:
+    """shared.watches builds its WATCHES (the scoring and publishing watches from a factory) at
+    import; the sweep reads them at each call. Built again here, in the test, so the factory's
+    code runs under the test (the mutation check forks after import: see docs/MUTATION.md)."""
+    import importlib
+
+    from shared import watches
+
+    importlib.reload(watches)
 
 
 def seed(S, status: str, jobs: dict[str, dict] | None = None, profiles: dict[str, dict] | None = None,
@@ -270,6 +282,16 @@ def test_sweep_resends_stuck_scoring_and_nudges_a_lost_planning(swept):
     assert sweep(rt) == 0 and sent(rt) == []  # the nudge is sent once per stuck age
 
 
+def test_sweep_resends_only_the_active_passs_profiles(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    seed(S, PASS_SCORING, profiles={"left": {}})  # left unscored when that pass ended
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {}})
+    assert sweep(rt) == 1 and sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": ["alpha"]})]
+
+
 def test_sweep_resends_stuck_publishing_and_nudges_an_unclosed_pass(swept):
     from shared.lifecycle import sweep
 
@@ -293,6 +315,78 @@ def test_sweep_leaves_a_recent_fetch_alone_and_nudges_a_stuck_one_once(swept):
     age_everything(S)
     assert sweep(rt) == 1 and sent(rt) == [(names.FETCH_PASS, {"pass_id": pass_id})]
     assert sweep(rt) == 0 and sent(rt) == []
+
+
+def test_sweep_resends_in_priority_order_and_only_the_active_passs_work(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    earlier = seed(S, PASS_SUMMARIZING, {"2411.00001": {}})  # left pending when that pass ended
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00009": {}, "2411.00005": {}, "2411.00007": {}})  # priorities 0, 1, 2
+    assert sweep(rt) == 3
+    assert sent(rt) == [job(pass_id, "2411.00009"), job(pass_id, "2411.00005"), job(pass_id, "2411.00007")]
+    with S.begin() as s:  # equal priorities: by paper id
+        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id).values(priority=0))
+    age_everything(S)
+    assert sweep(rt) == 3
+    assert sent(rt) == [job(pass_id, "2411.00005"), job(pass_id, "2411.00007"), job(pass_id, "2411.00009")]
+    assert earlier != pass_id
+
+
+def test_freeing_a_dead_owners_summary_leaves_a_lease_taken_over_meanwhile(swept):
+    from shared.watches import WATCHES
+
+    rt, S = swept
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00031": {"lease": (1, "en", -30)}, "2411.00032": {"lease": (1, "en", -30)}})
+    watch = next(w for w in WATCHES if w.stage == PASS_SUMMARIZING)
+    with S() as s:
+        units = watch.find(s, s.get(Pass, pass_id))
+    assert [(u.ref[0], u.owner) for u in units] == [("2411.00031", "peer:1:1"), ("2411.00032", "peer:1:1")]
+    live = utcnow() + dt.timedelta(seconds=600)
+    with S.begin() as s:  # a live worker took .32 over since the sweep looked
+        s.execute(update(Summary).where(Summary.paper_id == "2411.00032").values(lease_owner="peer:2:1",
+                                                                                 lease_expires_at=live))
+    with S.begin() as s:
+        watch.free(s, units)
+    with S() as s:
+        freed, taken = (s.scalars(select(Summary).where(Summary.paper_id == pid)).one()
+                        for pid in ("2411.00031", "2411.00032"))
+        assert (freed.status, freed.lease_owner) == (SUMMARY_LEASED, None) and freed.lease_expires_at <= utcnow()
+        assert (taken.status, taken.lease_owner, taken.lease_expires_at) == (SUMMARY_LEASED, "peer:2:1", live)
+
+
+def test_sweep_frees_a_dead_fetchers_claim_at_once_and_leaves_a_live_one(swept):
+    from shared.lifecycle import sweep
+
+    rt, S = swept
+    now = utcnow()
+    pass_id = seed(S, PASS_FETCHING)  # untouched for long: only the claim's expiry decides
+    with S.begin() as s:  # a fetcher is downloading (its claim renewed)
+        s.execute(update(Pass).values(fetch_owner="peer:1:1", fetch_lease_expires_at=now + dt.timedelta(seconds=600),
+                                      updated_at=now - OLD))
+    assert sweep(rt) == 0 and sent(rt) == []
+    with S.begin() as s:  # its claim ran out (the fetcher died): re-sent and freed at once, however recent
+        s.execute(update(Pass).values(fetch_lease_expires_at=now - dt.timedelta(seconds=1),
+                                      updated_at=now - dt.timedelta(seconds=1)))
+    assert sweep(rt) == 1 and sent(rt) == [(names.FETCH_PASS, {"pass_id": pass_id})]
+    with S() as s:
+        p = s.get(Pass, pass_id)
+        assert (p.fetch_owner, p.fetch_lease_expires_at, p.status) == (None, None, PASS_FETCHING)
+    assert sweep(rt) == 0 and sent(rt) == []  # touched and free: not again before the stuck age
+    from shared.watches import WATCHES
+
+    watch = next(w for w in WATCHES if w.stage == PASS_FETCHING)
+    with S.begin() as s:  # the dead fetcher's claim, found by a sweep...
+        s.execute(update(Pass).values(fetch_owner="peer:1:1", fetch_lease_expires_at=now - dt.timedelta(seconds=1)))
+    with S() as s:
+        units = watch.find(s, s.get(Pass, pass_id))
+    with S.begin() as s:  # ...is taken over by a live fetcher before the sweep frees it: the live claim stays
+        s.execute(update(Pass).values(fetch_owner="peer:2:1", fetch_lease_expires_at=now + dt.timedelta(seconds=600)))
+    with S.begin() as s:
+        watch.free(s, units)
+    with S() as s:
+        assert s.get(Pass, pass_id).fetch_owner == "peer:2:1"
 
 
 def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(swept):

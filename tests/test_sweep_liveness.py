@@ -88,11 +88,57 @@ def test_only_work_nobody_is_doing_is_resent(world):
     assert sweep(rt, force=True) == 0 and sent(rt) == []
 
 
+def test_queued_and_held_profile_batches_are_not_resent(world):
+    """Scoring (and publishing) units against real Redis: a score batch waiting in its queue and
+    one held by a live process are left alone; only the lost profile is re-sent."""
+    from shared.celery_app import create_app
+    from shared.dispatch import CeleryDispatcher
+    from shared.lifecycle import sweep
+    from shared.models import PASS_PUBLISHING, PASS_SCORING
+    from tests.test_shared_passes import finish_all, rebuild_watches
+
+    rt, S, r = world
+    rebuild_watches()
+    dispatcher = CeleryDispatcher(create_app(rt.settings, rt.config))
+    for stage, task in ((PASS_SCORING, names.SCORE_PROFILES), (PASS_PUBLISHING, names.PUBLISH_PROFILES)):
+        done = {"scored": stage == PASS_PUBLISHING}
+        pass_id = seed(S, stage, profiles={"alpha": done, "beta": done, "gamma": done})
+        dispatcher.send(task, {"pass_id": pass_id, "profiles": ["alpha"]})
+        unit = f"{'score' if task == names.SCORE_PROFILES else 'publish'}:{pass_id}:beta"
+        alive(r, OWNER_LIVE, [unit])
+        assert sweep(rt, force=True) == 1, stage
+        assert sent(rt) == [(task, {"pass_id": pass_id, "profiles": ["gamma"]})]
+        finish_all(S.kw["bind"])
+        r.flushdb()
+
+
+def test_a_message_without_a_language_stands_for_every_language_of_its_paper(world):
+    """A summarize message sent by hand without a language covers the paper in any language; a
+    message in one language covers only that one."""
+    from shared.celery_app import create_app
+    from shared.dispatch import CeleryDispatcher
+    from shared.lifecycle import sweep
+    from shared.models import SUM_PENDING, SummaryJob, utcnow
+
+    rt, S, r = world
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00041": {}, "2411.00042": {}})  # both in "en"
+    with S.begin() as s:
+        for pid in ("2411.00041", "2411.00042"):
+            s.add(SummaryJob(pass_id=pass_id, paper_id=pid, language="zh", version=1, priority=9, state=SUM_PENDING,
+                             updated_at=utcnow() - dt.timedelta(hours=1)))
+    dispatcher = CeleryDispatcher(create_app(rt.settings, rt.config))
+    dispatcher.send(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": "2411.00041"})
+    dispatcher.send(names.SUMMARIZE_PAPER, {"pass_id": pass_id, "paper_id": "2411.00042", "language": "en"})
+    assert sweep(rt, force=True) == 1
+    assert sent(rt) == [job(pass_id, "2411.00042", "zh")]
+
+
 def test_the_lock_makes_one_sweep_per_interval(world):
     from shared.lifecycle import sweep
 
     rt, S, r = world
     assert sweep(rt) == 0  # nothing to do, but it ran and took the lock
+    assert 4000 < r.pttl("arxiv-bot:sweep-lock") <= 4500  # 0.9 of sweep.interval_seconds (5 s), in ms
     seed(S, PASS_SUMMARIZING, {"2411.00011": {}})
     assert sweep(rt) == 0 and sent(rt) == []  # another sweep ran within the interval
     r.delete("arxiv-bot:sweep-lock")
@@ -118,6 +164,7 @@ def test_nobody_is_judged_dead_while_liveness_rebuilds(world):
 
 
 def test_a_heartbeat_publishes_what_its_process_holds_and_renews_its_leases(redis_url):
+    liveness.stop()  # a heartbeat an earlier test left running in this process would renew too
     r = redis.Redis.from_url(redis_url)
     renewed = []
     hb = liveness.Heartbeat(redis_url)
