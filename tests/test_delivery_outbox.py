@@ -186,3 +186,37 @@ def test_migration_creates_what_the_model_describes(tmp_path, db_url):
     with rt.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diff if "deliveries" in repr(d)] == []
+
+
+def test_one_sweep_resends_a_stages_work_and_the_deliveries_together(tmp_path, db_url):
+    """The watches of one sweep add up: the active pass's lost score batch (or the nudge that closes
+    a scoring stage nobody closed) and the stuck deliveries are all re-sent by the same sweep."""
+    from shared.models import PASS_SCORING, Pass, PassProfile
+
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO}],
+                      sweep={"interval_seconds": 1, "stuck_after_seconds": 60})
+    ids = _rows(rt)  # a published pass's deliveries, all pending
+    sent = []
+    rt.dispatcher.send = lambda task, kwargs, countdown=None, **_: sent.append((task, kwargs))  # record only
+    past = utcnow() - dt.timedelta(seconds=120)
+    with rt.session() as s:
+        p = Pass(status=PASS_SCORING, active=1, trigger="test", day=dt.date(2024, 11, 29))
+        s.add(p)
+        s.flush()
+        pass_id = p.id
+        s.add(PassProfile(pass_id=pass_id, profile="default", scored=False, updated_at=past))
+    with rt.session() as s:
+        s.execute(update(Delivery).values(updated_at=past))
+    assert lifecycle.sweep(rt) == 2
+    assert sent == [("scorer.score_profiles", {"pass_id": pass_id, "profiles": ["default"]}),
+                    ("deliverer.deliver", {"delivery_ids": ids})]
+
+    # Every profile scored, the stage never closed: the nudge, and the deliveries again.
+    sent.clear()
+    with rt.session() as s:
+        s.execute(update(PassProfile).where(PassProfile.pass_id == pass_id).values(scored=True, updated_at=past))
+        s.execute(update(Pass).where(Pass.id == pass_id).values(updated_at=past))
+        s.execute(update(Delivery).values(updated_at=past))
+    assert lifecycle.sweep(rt) == 2
+    assert sent == [("scorer.score_profiles", {"pass_id": pass_id, "profiles": []}),
+                    ("deliverer.deliver", {"delivery_ids": ids})]
