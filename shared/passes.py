@@ -32,8 +32,7 @@ from sqlalchemy.orm import Session
 
 from . import names, outbox
 from .models import (PASS_EMPTY, PASS_FAILED, PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING,
-                     PASS_SUMMARIZING, PASS_TERMINAL, SUM_PENDING, SUMMARY_LEASED, Pass, PassProfile, Summary,
-                     SummaryJob, utcnow)
+                     PASS_SUMMARIZING, PASS_TERMINAL, SUM_PENDING, Pass, PassProfile, SummaryJob, utcnow)
 
 SCORE_BATCH = 200    # profiles per scoring message (the day's index is built once per process)
 PUBLISH_BATCH = 50   # profiles per publishing message (six files each)
@@ -190,53 +189,33 @@ def _deliveries(rows: list[tuple[int, str]]) -> Work:
 
 # -- what an unfinished pass still needs ---------------------------------------------------------
 
-def pending_work(session: Session, p: Pass, older_than: dt.datetime | None = None) -> Work:
-    """The messages that move an unfinished pass on (empty for a finished pass).
-
-    Without `older_than` (resuming: `arxiv-bot run`/`trigger`, beat's start_pass): everything
-    not done, at once; every handler re-reads its rows, so a message that still exists
-    somewhere only costs a no-op. With `older_than` (the sweep): only work untouched since then,
-    and never a summary whose lease is live (a worker is calling the provider right now).
-    May close a stage that is complete but was never moved on (the caller commits, then sends)."""
-    if p.status in PASS_TERMINAL:
-        return []
-    recent = older_than is not None and p.updated_at > older_than
-    stale = (PassProfile.updated_at <= older_than,) if older_than is not None else ()
+def pending_work(session: Session, p: Pass) -> Work:
+    """The messages that move an unfinished pass on (empty for a finished pass), for resuming it
+    (`arxiv-bot run`/`trigger`, beat's start_pass): everything not done, at once, leases or not;
+    every handler re-reads its rows, so a message that still exists somewhere only costs a no-op.
+    (The sweep's finer rules, ages, leases and live holders, are shared.watches'.) May close a
+    summarizing stage that is complete but was never moved on (the caller commits, then sends)."""
     if p.status == PASS_FETCHING:
-        return [] if recent else [(names.FETCH_PASS, {"pass_id": p.id})]
+        return [(names.FETCH_PASS, {"pass_id": p.id})]
     if p.status == PASS_SCORING:
-        unscored = (PassProfile.pass_id == p.id, PassProfile.scored.is_(False))
-        todo = _profiles(session, p.id, *unscored[1:], *stale)
-        if todo:
-            return _batches(names.SCORE_PROFILES, p.id, todo, SCORE_BATCH)
-        if _count(PassProfile, session, *unscored) or recent:
-            return []  # in progress, or scored just now and the planning is probably running
-        # Every profile scored but the planning never ran (its process died): nudge the scorer.
-        return [(names.SCORE_PROFILES, {"pass_id": p.id, "profiles": []})]
+        todo = _profiles(session, p.id, PassProfile.scored.is_(False))
+        # None left: every profile scored but the planning never ran (its process died).
+        return _batches(names.SCORE_PROFILES, p.id, todo, SCORE_BATCH) if todo else \
+            [(names.SCORE_PROFILES, {"pass_id": p.id, "profiles": []})]
     if p.status == PASS_SUMMARIZING:
-        q = select(SummaryJob.paper_id, SummaryJob.language).where(SummaryJob.pass_id == p.id,
-                                                                   SummaryJob.state == SUM_PENDING)
-        if older_than is not None:
-            live = (select(Summary.id).where(Summary.paper_id == SummaryJob.paper_id,
-                                             Summary.version == SummaryJob.version,
-                                             Summary.language == SummaryJob.language,
-                                             Summary.status == SUMMARY_LEASED, Summary.lease_expires_at > utcnow())
-                    .correlate(SummaryJob).exists())
-            q = q.where(SummaryJob.updated_at <= older_than, ~live)
-        jobs = session.execute(q.order_by(SummaryJob.priority, SummaryJob.paper_id)).all()
+        jobs = session.execute(select(SummaryJob.paper_id, SummaryJob.language)
+                               .where(SummaryJob.pass_id == p.id, SummaryJob.state == SUM_PENDING)
+                               .order_by(SummaryJob.priority, SummaryJob.paper_id)).all()
         if jobs:
             return [(names.SUMMARIZE_PAPER, {"pass_id": p.id, "paper_id": pid, "language": lang})
                     for pid, lang in jobs]
-        return close_summarizing(session, p.id)  # a no-op while some are in flight
+        return close_summarizing(session, p.id)
     if p.status == PASS_PUBLISHING:
-        todo = _profiles(session, p.id, PassProfile.published.is_(False), *stale)
-        if todo:
-            return _batches(names.PUBLISH_PROFILES, p.id, todo, PUBLISH_BATCH)
-        if _count(PassProfile, session, PassProfile.pass_id == p.id, PassProfile.published.is_(False)):
-            return []
-        # Every profile published but the pass was never closed: a publisher closes it.
-        return [] if recent else [(names.PUBLISH_PROFILES, {"pass_id": p.id, "profiles": []})]
-    return []
+        todo = _profiles(session, p.id, PassProfile.published.is_(False))
+        # None left: every profile published but the pass was never closed.
+        return _batches(names.PUBLISH_PROFILES, p.id, todo, PUBLISH_BATCH) if todo else \
+            [(names.PUBLISH_PROFILES, {"pass_id": p.id, "profiles": []})]
+    return []  # finished
 
 
 def touch(session: Session, pass_id: int, work: Work) -> None:

@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, update
 
-from shared import names
+from shared import names, passes
 from shared.db import ensure_schema, make_engine, session_factory
 from shared.models import (PASS_FETCHING, PASS_PUBLISHED, PASS_PUBLISHING, PASS_SCORING, PASS_SUMMARIZING,
                            SUM_DONE, SUM_PENDING, SUMMARY_LEASED, Paper, Pass, PassProfile, Summary, SummaryJob,
@@ -444,6 +444,32 @@ def test_resume_resends_everything_unfinished_at_once(swept):
                                               "gamma": {}})
     assert start_pass(rt) == (pass_id, False)
     assert sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": ["alpha", "gamma"]})]
+    finish_all(S.kw["bind"])
+    # Every profile scored, the planning never ran: the scorer is nudged to plan.
+    pass_id = seed(S, PASS_SCORING, profiles={"alpha": {"scored": True}}, pass_age=dt.timedelta(0))
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": []})]
+    finish_all(S.kw["bind"])
+    # Publishing: the unpublished profiles in batches of PUBLISH_BATCH, in order.
+    slugs = {f"p{i:03d}": {"scored": True, "published": i % 3 == 0} for i in range(1, 2 * passes.PUBLISH_BATCH + 5)}
+    pass_id = seed(S, PASS_PUBLISHING, profiles=slugs, pass_age=dt.timedelta(0))
+    todo = sorted(slug for slug, spec in slugs.items() if not spec["published"])
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": todo[i:i + passes.PUBLISH_BATCH]})
+                        for i in range(0, len(todo), passes.PUBLISH_BATCH)]
+    finish_all(S.kw["bind"])
+    # Every profile published, the pass never closed: a publisher is asked to close it.
+    pass_id = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True, "published": True}})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": []})]
+    finish_all(S.kw["bind"])
+    # Summarizing with no job left: the stage is closed on resuming, publishing sent.
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00034": {"state": SUM_DONE}},
+                   profiles={"alpha": {"scored": True}, "beta": {"scored": True}})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": ["alpha", "beta"]})]
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_PUBLISHING
 
 
 def test_terminal_transitions_record_why_and_free_the_slot(swept):
