@@ -389,6 +389,49 @@ def test_sweep_frees_a_dead_fetchers_claim_at_once_and_leaves_a_live_one(swept):
         assert s.get(Pass, pass_id).fetch_owner == "peer:2:1"
 
 
+def test_one_fetch_claim_renewed_and_given_up_only_by_its_owner(swept):
+    """claim_fetch: one claim of a fetching pass at a time, taken over when it expired or its
+    owner is known dead; renew_fetch extends or gives up the caller's own claim, never another's."""
+    rt, S = swept
+    pass_id = seed(S, PASS_FETCHING)
+
+    def claim(owner, dead=None, seconds=60):
+        with S.begin() as s:
+            return passes.claim_fetch(s, pass_id, owner, seconds, dead_owner=dead)
+
+    def holder():
+        with S() as s:
+            p = s.get(Pass, pass_id)
+            return p.fetch_owner, p.fetch_lease_expires_at
+
+    before = utcnow()
+    assert claim("a:1:1") and not claim("b:1:1")
+    owner, expires = holder()
+    assert owner == "a:1:1" and before + dt.timedelta(seconds=59) < expires <= utcnow() + dt.timedelta(seconds=60)
+    with S.begin() as s:
+        passes.renew_fetch(s, pass_id, "b:1:1", 600)  # not b's claim: nothing changes
+        passes.renew_fetch(s, pass_id, "b:1:1", None)
+    assert holder() == (owner, expires)
+    with S.begin() as s:
+        passes.renew_fetch(s, pass_id, "a:1:1", 600)
+    owner, renewed = holder()
+    assert owner == "a:1:1" and renewed > utcnow() + dt.timedelta(seconds=590)
+    assert not claim("b:1:1", dead="c:1:1")  # a dead process that is not the holder frees nothing
+    assert claim("b:1:1", dead="a:1:1") and holder()[0] == "b:1:1"  # the holder known dead: taken over
+    with S.begin() as s:
+        passes.renew_fetch(s, pass_id, "a:1:1", None)  # the old owner cannot give up b's claim
+    assert holder()[0] == "b:1:1"
+    with S.begin() as s:
+        passes.renew_fetch(s, pass_id, "b:1:1", None)
+    assert holder() == (None, None) and claim("c:1:1")
+    with S.begin() as s:  # an expired claim is free for anyone
+        s.execute(update(Pass).where(Pass.id == pass_id).values(fetch_lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert claim("d:1:1") and holder()[0] == "d:1:1"
+    with S.begin() as s:  # only while the pass is fetching
+        s.execute(update(Pass).where(Pass.id == pass_id).values(status=PASS_SCORING, fetch_owner=None))
+    assert not claim("e:1:1")
+
+
 def test_sweep_closes_a_finished_summarizing_stage_and_ignores_finished_passes(swept):
     from shared.lifecycle import sweep
 
