@@ -33,7 +33,8 @@ DOC = ROOT / "docs" / "MUTATION.md"
 # name: (module file, tests that exercise it in-process[, the only functions to mutate])
 MODULES: dict[str, tuple] = {
     "passes": ("shared/passes.py", ["tests/test_shared_passes.py", "tests/test_cli_embedded.py",
-                                    "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py"]),
+                                    "tests/test_summarizer_claim.py", "tests/test_publisher_pages.py",
+                                    "tests/test_delivery_outbox.py"]),
     "lifecycle": ("shared/lifecycle.py", ["tests/test_shared_passes.py", "tests/test_sweep_liveness.py",
                                           "tests/test_cli_embedded.py", "tests/test_delivery_outbox.py"]),
     "liveness": ("shared/liveness.py", ["tests/test_shared_liveness.py", "tests/test_sweep_liveness.py",
@@ -59,6 +60,7 @@ DESELECT: dict[str, list[str]] = {
     "ratelimit": ["tests/test_summarizer_ratelimit.py::test_two_processes_share_the_redis_limit_without_429",
                   "tests/test_summarizer_ratelimit.py::test_token_limit_is_shared_across_processes"],
     "lifecycle": ["tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
+    "passes": ["tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
     "watches": ["tests/test_shared_passes.py::test_simultaneous_starts_in_processes_open_one_pass",
                 "tests/test_delivery_outbox.py::test_deliver_retry_failed_and_status_through_the_cli"],
 }

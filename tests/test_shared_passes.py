@@ -570,7 +570,8 @@ def test_fetched_batches_and_touches_cover_every_profile(swept):
         row = s.get(Pass, pass_id)
         assert (row.status, row.fetched, row.day) == (PASS_SCORING, 42, DAY)
         assert s.scalar(select(func.count()).select_from(PassProfile).where(
-            PassProfile.pass_id == pass_id, PassProfile.scored.is_(False), PassProfile.published.is_(False))) == 1201
+            PassProfile.pass_id == pass_id, PassProfile.scored.is_(False), PassProfile.published.is_(False),
+            PassProfile.candidates == 0, PassProfile.selected == 0)) == 1201
     age_everything(S)
     before = utcnow()
     with S.begin() as s:
