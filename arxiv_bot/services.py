@@ -54,10 +54,8 @@ class HandlerTable(Mapping):
 
         with self._lock:
             if service not in self._loaded:
-                loaded = table(handlers(service))
-                if set(loaded) & set(self._handlers):
-                    raise ValueError(f"tasks {sorted(set(loaded) & set(self._handlers))} registered twice")
-                self._handlers.update(loaded)
+                # table() raises when a task is registered twice, across services too.
+                self._handlers = table(self._handlers.values(), handlers(service))
                 self._loaded.add(service)
 
     def __getitem__(self, task: str):
