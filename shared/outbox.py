@@ -175,8 +175,8 @@ def give_up(session: Session, row_ids: list[int], reason: str) -> int:
 
 # -- recovery -------------------------------------------------------------------------------------
 
-def unfinished(session: Session, older_than: dt.datetime | None = None) -> list[tuple[int, str]]:
-    """Rows to send again: pending ones (untouched since `older_than`, when given) and claimed ones
+def unfinished(session: Session) -> list[tuple[int, str]]:
+    """Rows to send again (a resume: `arxiv-bot run`, `deliver`): pending ones and claimed ones
     whose worker died (their lease expired, or their owner is a process of this host that no
     longer runs: `arxiv-bot run`/`deliver` killed and run again takes over at once); the latter go
     back to pending. Every returned row is marked touched, so it is re-sent at most once per
@@ -193,10 +193,8 @@ def unfinished(session: Session, older_than: dt.datetime | None = None) -> list[
         .values(status=DELIVERY_PENDING, lease_owner=None, lease_expires_at=None, updated_at=now,
                 error="the worker sending it stopped before the server answered")
         .returning(Delivery.id, Delivery.channel_key).execution_options(synchronize_session=False)).all()
-    q = select(Delivery.id, Delivery.channel_key).where(Delivery.status == DELIVERY_PENDING)
-    if older_than is not None:
-        q = q.where(Delivery.updated_at <= older_than)
-    rows = sorted({tuple(r) for r in [*expired, *session.execute(q)]})
+    pending = session.execute(select(Delivery.id, Delivery.channel_key).where(Delivery.status == DELIVERY_PENDING))
+    rows = sorted({tuple(r) for r in [*expired, *pending]})
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), 1000):
         session.execute(update(Delivery).where(Delivery.id.in_(ids[i:i + 1000])).values(updated_at=now)

@@ -10,11 +10,12 @@ the caller's transaction, is decided in the database (a conditional UPDATE of pa
 exactly one caller wins however many processes race, and the winner's follow-up step commits or
 rolls back with the flip), and returns the messages to send AFTER commit as (task, kwargs)
 pairs (`rt.send_all(work)`). A stage closes when the database shows nothing of it pending; the
-same close functions serve the stage's own last worker and `pending_work` (resume and sweep).
+same close functions serve the stage's own last worker, `pending_work` (the resume) and the
+sweep's watches (shared.watches).
 
 Delivery is not a pass state: a published profile's digest is delivered on its own queue
 (`deliver`: outbox rows written in the publishing transaction), so slow mail never keeps a pass
-open; `pending_deliveries` is what a resume or the sweep re-sends of it.
+open; `pending_deliveries` is what a resume re-sends of it.
 
 The units of work: scoring and publishing go by profile (pass_profiles, batched per message),
 summarizing by summary job (summary_jobs: a paper in one language, shared by every profile
@@ -56,7 +57,7 @@ def active_pass(session: Session) -> Pass | None:
 
 # -- transitions ---------------------------------------------------------------------------------
 
-def begin(session: Session, trigger: str, no_summaries: bool = False) -> tuple[Pass, bool, Work]:
+def begin(session: Session, trigger: str, no_summaries: bool) -> tuple[Pass, bool, Work]:
     """Open a pass, or return the active one (two triggers at once get one pass: the unique
     active slot). Returns (pass, created, work): a new pass's fetch, or everything an unfinished
     pass still needs (messages may have been lost with Redis; handlers ignore duplicates)."""
@@ -80,9 +81,8 @@ def fetched(session: Session, pass_id: int, papers: int, profiles: list[str], **
     messages to send (profiles in batches)."""
     if not advance(session, pass_id, PASS_FETCHING, PASS_SCORING, fetched=papers, **values):
         return []
-    now = utcnow()
-    session.add_all(PassProfile(pass_id=pass_id, profile=slug, scored=False, candidates=0, selected=0,
-                                published=False, updated_at=now) for slug in profiles)
+    # A row starts unscored, unpublished, with no candidates (the model's defaults).
+    session.add_all(PassProfile(pass_id=pass_id, profile=slug) for slug in profiles)
     return _batches(names.SCORE_PROFILES, pass_id, profiles, SCORE_BATCH)
 
 
@@ -140,8 +140,8 @@ def close_summarizing(session: Session, pass_id: int) -> Work:
         return []
     if not advance(session, pass_id, PASS_SUMMARIZING, PASS_PUBLISHING):
         return []
-    return _batches(names.PUBLISH_PROFILES, pass_id, _profiles(session, pass_id, PassProfile.published.is_(False)),
-                    PUBLISH_BATCH)
+    # Every profile: none is published before this flip (claim_publishing needs a publishing pass).
+    return _batches(names.PUBLISH_PROFILES, pass_id, _profiles(session, pass_id), PUBLISH_BATCH)
 
 
 def claim_publishing(session: Session, pass_id: int, profiles: list[str]) -> list[str]:
@@ -172,15 +172,15 @@ def deliver(session: Session, p: Pass, profile) -> Work:
     """A profile published -> its deliveries: the outbox rows (one per channel and recipient the
     day has none for yet), written in the caller's publishing transaction; the deliver
     messages to send after commit (a batch per channel)."""
-    row = session.get(PassProfile, (p.id, profile.slug))
-    rows = outbox.plan(session, p.id, p.day, profile, papers=row.selected if row else 0)
+    rows = outbox.plan(session, p.id, p.day, profile, papers=session.get(PassProfile, (p.id, profile.slug)).selected)
     return _deliveries(rows)
 
 
-def pending_deliveries(session: Session, older_than: dt.datetime | None = None) -> Work:
-    """The deliver messages that finish what the outbox still holds: pending rows (untouched since
-    `older_than`, for the sweep) and rows whose worker died (lease expired), of any pass."""
-    return _deliveries(outbox.unfinished(session, older_than))
+def pending_deliveries(session: Session) -> Work:
+    """The deliver messages that finish what the outbox still holds, for a resume: pending rows
+    and rows whose worker died (lease expired), of any pass. (The sweep's finer rules are
+    shared.watches'.)"""
+    return _deliveries(outbox.unfinished(session))
 
 
 def _deliveries(rows: list[tuple[int, str]]) -> Work:
@@ -248,13 +248,11 @@ def advance(session: Session, pass_id: int, from_status: str, to_status: str, **
     return result.rowcount == 1
 
 
-def finish(session: Session, pass_id: int, status: str, *, from_status: str | None = None,
+def finish(session: Session, pass_id: int, status: str, *, from_status: str,
            note: str | None = None, error: str | None = None) -> bool:
-    """Terminal state; frees the active slot."""
+    """from_status -> a terminal state; frees the active slot."""
     assert status in PASS_TERMINAL
-    stmt = update(Pass).where(Pass.id == pass_id, Pass.active == 1)
-    if from_status:
-        stmt = stmt.where(Pass.status == from_status)
+    stmt = update(Pass).where(Pass.id == pass_id, Pass.active == 1, Pass.status == from_status)
     values = dict(status=status, active=None, finished_at=utcnow(), updated_at=utcnow())
     if note is not None:
         values["note"] = note

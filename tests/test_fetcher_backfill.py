@@ -66,7 +66,7 @@ def make_rt(tmp_path, db_url, arxiv, days_back=7) -> Runtime:
 
 def run_pass(rt) -> int:
     with rt.session() as s:
-        p, created, _work = passes.begin(s, "test")
+        p, created, _work = passes.begin(s, "test", False)
         assert created
         pass_id = p.id
     fetch_pass(rt, pass_id)
@@ -140,7 +140,7 @@ def test_first_run_backfills_days_back_through_paged_queries(tmp_path, db_url, a
 
     # Watermark = yesterday: the common case is exactly one request, and nothing is added twice.
     with rt.session() as s:
-        passes.finish(s, pass_id, PASS_PUBLISHED)
+        passes.finish(s, pass_id, PASS_PUBLISHED, from_status=PASS_SCORING)
         for mark in s.scalars(select(FetchWatermark)):
             mark.last_day = DAY - dt.timedelta(days=1)
     before = len(arxiv.requests)
@@ -196,7 +196,7 @@ def test_failed_backfill_keeps_the_feed_and_retries_next_pass(tmp_path, sqlite_u
                                  "(2024-11-21..2024-11-26), start=0: arXiv API response: got an HTML page"), p.note
         assert set(s.scalars(select(Paper.id))) == feed_ids()
         assert s.scalar(select(func.count()).select_from(FetchWatermark)) == 0
-        passes.finish(s, pass_id, PASS_PUBLISHED)
+        passes.finish(s, pass_id, PASS_PUBLISHED, from_status=PASS_SCORING)
     second = run_pass(rt)
     with rt.session() as s:
         assert "papers of missed days added" in s.get(Pass, second).note

@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from shared import passes
-from shared.models import PASS_PUBLISHED, FetchWatermark, Pass
+from shared.models import PASS_PUBLISHED, PASS_SCORING, FetchWatermark, Pass
 from tests.test_fetcher_backfill import CATS, DAY, arxiv, feed_ids, make_rt, run_pass  # noqa: F401 (fixture)
 
 LATER, EARLIER = dt.date(2024, 12, 2), dt.date(2024, 11, 27)
@@ -36,7 +36,7 @@ def test_a_pass_for_an_older_day_leaves_newer_watermarks(tmp_path, db_url, arxiv
 
     # An empty day (a holiday) moves nothing, forwards or back.
     with rt.session() as s:
-        passes.finish(s, pass_id, PASS_PUBLISHED)
+        passes.finish(s, pass_id, PASS_PUBLISHED, from_status=PASS_SCORING)
     arxiv.empty_day = True
     run_pass(rt)
     assert marks(rt) == {"cs.AI": LATER, "cs.CL": DAY, "cs.DC": DAY, "cs.LG": DAY}
