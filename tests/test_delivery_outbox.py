@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from shared import lifecycle, outbox
 from shared.models import DELIVERY_SENDING, Delivery, utcnow
-from tests.delivery_seed import make_runtime, paper_rows, plan, seed_pass, statuses
+from tests.delivery_seed import DAY, make_runtime, paper_rows, plan, seed_pass, statuses
 from tests.procs import BIN
 from tests.standins.smtp import SmtpStandin
 
@@ -58,6 +58,23 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_mark_it(tmp_pat
     with rt.session() as s:
         assert not outbox.mark_sent(s, row, "slow")
         assert outbox.mark_sent(s, row, "fresh")
+
+
+def test_an_empty_digest_is_planned_for_git_only(tmp_path, db_url):
+    """passes.deliver plans rows from the profile's selected count: a day with no paper is not
+    mailed or posted, while git still commits the day's README (docs/ARCHITECTURE.md)."""
+    from sqlalchemy import select
+
+    rt = make_runtime(tmp_path, db_url, deliver=[{"type": "email", "to": TO},
+                                                  {"type": "git", "repo": str(tmp_path / "digest.git")}])
+    empty = seed_pass(rt, [])
+    plan(rt, empty)
+    full = seed_pass(rt, paper_rows(2), day=DAY + dt.timedelta(days=1))
+    plan(rt, full)
+    with rt.session() as s:
+        rows = s.execute(select(Delivery.pass_id, Delivery.channel, Delivery.recipient).order_by(Delivery.id)).all()
+    assert [(c, r) for p, c, r in rows if p == empty] == [("git", "README.md")]  # the recipient is the path
+    assert sorted(c for p, c, _ in rows if p == full) == ["email"] * 3 + ["git"]
 
 
 def test_retry_after_is_kept_in_the_row(tmp_path, sqlite_url):

@@ -203,8 +203,8 @@ def seed(S, status: str, jobs: dict[str, dict] | None = None, profiles: dict[str
                 s.add(Paper(id=pid, version=version, title=f"Paper {pid}", abstract="A.", authors=["A"],
                             primary_category="cs.LG", categories=["cs.LG"], announced=DAY, version_announced=DAY))
                 s.flush()
-            s.add(SummaryJob(pass_id=p.id, paper_id=pid, language=language, version=version, priority=priority,
-                             updated_at=now - age, **{"state": SUM_PENDING, **spec}))
+            s.add(SummaryJob(pass_id=p.id, paper_id=pid, language=language, version=version, updated_at=now - age,
+                             **{"state": SUM_PENDING, "priority": priority, **spec}))
             if lease is not None:
                 l_version, l_language, expires_in = lease
                 s.add(Summary(paper_id=pid, version=l_version, model="m", prompt_hash="h", language=l_language,
@@ -648,3 +648,135 @@ def test_profile_published_marks_only_that_profile_of_that_pass(swept):
     with S() as s:
         p = s.get(Pass, pass_id)
         assert (p.status, p.active) == (PASS_PUBLISHED, None)
+
+
+def test_touch_marks_exactly_what_the_work_resends(swept):
+    """passes.touch (the sweep's "just re-sent" mark): the profiles named in the messages (more
+    than one 1000-row chunk), the summary jobs by paper AND language, and the pass itself only
+    for a message naming neither (a nudge) and only while it is active; never another pass's rows."""
+    from shared import passes
+
+    rt, S = swept
+    slugs = [f"p{i:04d}" for i in range(1203)]
+    other = seed(S, PASS_SUMMARIZING, jobs={"2411.00061": {}}, profiles={s: {} for s in slugs[:3]})
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SUMMARIZING, jobs={"2411.00061": {}, "2411.00062": {}},
+                   profiles={**{s: {} for s in slugs}, "left-alone": {}})
+    with S.begin() as s:  # the same paper in a second language, not re-sent
+        s.add(SummaryJob(pass_id=pass_id, paper_id="2411.00061", language="zh", version=1, priority=9,
+                         state=SUM_PENDING, updated_at=utcnow() - OLD))
+
+    def fresh(before) -> dict:
+        with S() as s:
+            return {"profiles": {(r.pass_id, r.profile) for r in s.scalars(select(PassProfile))
+                                 if r.updated_at >= before},
+                    "jobs": {(r.pass_id, r.paper_id, r.language) for r in s.scalars(select(SummaryJob))
+                             if r.updated_at >= before},
+                    "passes": {r.id for r in s.scalars(select(Pass)) if r.updated_at >= before}}
+
+    before = utcnow()
+    work = passes._batches(names.PUBLISH_PROFILES, pass_id, slugs, 1000) + [job(pass_id, "2411.00061")]
+    with S.begin() as s:
+        passes.touch(s, pass_id, work)
+    assert fresh(before) == {"profiles": {(pass_id, slug) for slug in slugs},
+                             "jobs": {(pass_id, "2411.00061", "en")}, "passes": set()}
+
+    for nudge in ([(names.FETCH_PASS, {"pass_id": pass_id})],
+                  [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": []})]):
+        age_everything(S)
+        before = utcnow()
+        with S.begin() as s:
+            passes.touch(s, other, nudge)  # a finished pass is never marked
+        assert fresh(before) == {"profiles": set(), "jobs": set(), "passes": set()}
+        with S.begin() as s:
+            passes.touch(s, pass_id, nudge)
+        assert fresh(before) == {"profiles": set(), "jobs": set(), "passes": {pass_id}}
+
+
+def test_a_late_message_for_a_finished_pass_moves_nothing_of_the_active_one(swept):
+    """Every transition and claim names its pass: a message of a pass that already finished
+    (redelivered, or resent before it closed) arriving while the next pass sits in the same
+    state changes nothing of that next pass, whatever the state."""
+    from shared.models import PASS_FAILED
+
+    rt, S = swept
+    old = seed(S, PASS_FETCHING)
+    with S.begin() as s:
+        assert passes.fetch_failed(s, old, "arXiv is down")
+    with S.begin() as s:  # the old pass's claim was never given up (its fetcher died holding it)
+        s.execute(update(Pass).where(Pass.id == old).values(fetch_owner="f:1:1",
+                                                            fetch_lease_expires_at=utcnow() + OLD))
+    active = seed(S, PASS_FETCHING)
+
+    def state(pass_id):
+        with S() as s:
+            p = s.get(Pass, pass_id)
+            return p.status, p.active, p.fetch_owner, p.fetch_lease_expires_at, p.fetched, p.error, p.note
+
+    fetching = state(active)
+    with S.begin() as s:
+        assert passes.claim_fetch(s, old, "f:1:1", 60) is False
+        assert passes.fetched(s, old, 9, ["alpha"]) == []
+        assert passes.advance(s, old, PASS_FETCHING, PASS_SCORING) is False
+        assert passes.fetch_failed(s, old, "late") is False
+        assert passes.no_announcement(s, old, "2024-11-30") is False
+    assert state(active) == fetching
+    with S.begin() as s:  # the new pass's own claim renews only there
+        assert passes.claim_fetch(s, active, "f:1:1", 60)
+        passes.renew_fetch(s, active, "f:1:1", None)
+    assert state(active) == fetching
+    assert state(old)[:3] == (PASS_FAILED, None, "f:1:1")  # not the old pass's (it was left as it was)
+
+    finish_all(S.kw["bind"])  # published, every profile of it
+    publishing = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True}})
+    with S.begin() as s:  # a stale close of the published pass does not finish the publishing one
+        assert passes.close_publishing(s, active) is False
+    assert state(publishing)[:2] == (PASS_PUBLISHING, 1)
+
+
+def test_close_summarizing_waits_for_every_pending_summary_of_its_pass(swept):
+    """summarizing -> publishing only when no summary job of THIS pass is pending (a job left
+    pending by an older pass does not hold it); then every profile's publication, in batches."""
+    rt, S = swept
+    old = seed(S, PASS_SUMMARIZING, {"2411.00071": {}})  # pending, of a pass that ended
+    finish_all(S.kw["bind"])
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00072": {"state": SUM_DONE}, "2411.00073": {}},
+                   profiles={"beta": {"scored": True}, "alpha": {"scored": True}})
+    with S.begin() as s:
+        assert passes.close_summarizing(s, pass_id) == []  # 2411.00073 is pending
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_SUMMARIZING
+    with S.begin() as s:
+        s.execute(update(SummaryJob).where(SummaryJob.pass_id == pass_id).values(state=SUM_DONE))
+    with S.begin() as s:
+        assert passes.close_summarizing(s, pass_id) == [
+            (names.PUBLISH_PROFILES, {"pass_id": pass_id, "profiles": ["alpha", "beta"]})]
+        assert passes.close_summarizing(s, pass_id) == []  # once
+    with S() as s:
+        assert s.get(Pass, pass_id).status == PASS_PUBLISHING and old != pass_id
+
+
+def test_a_publishing_batch_claims_only_its_own_profiles(swept):
+    rt, S = swept
+    pass_id = seed(S, PASS_PUBLISHING, profiles={"alpha": {"scored": True}, "beta": {"scored": True}})
+    with S.begin() as s:
+        assert passes.claim_publishing(s, pass_id, ["beta", "nope"]) == ["beta"]
+
+
+def test_resume_sends_summaries_by_priority_then_paper_and_profiles_in_name_order(swept):
+    """The resume's order: summary jobs best first (priority), equal priorities by paper id;
+    profile batches by slug, however the rows were written."""
+    from shared.lifecycle import start_pass
+
+    rt, S = swept
+    pass_id = seed(S, PASS_SUMMARIZING, {"2411.00085": {"priority": 2}, "2411.00084": {"priority": 0},
+                                        "2411.00083": {"priority": 1}, "2411.00082": {"priority": 1},
+                                        "2411.00081": {"priority": 3}})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [job(pass_id, pid) for pid in ("2411.00084", "2411.00082", "2411.00083", "2411.00085",
+                                                      "2411.00081")]
+    finish_all(S.kw["bind"])
+    slugs = ["mu", "alpha", "zeta", "beta", "kappa"]
+    pass_id = seed(S, PASS_SCORING, profiles={slug: {} for slug in slugs})
+    assert start_pass(rt) == (pass_id, False)
+    assert sent(rt) == [(names.SCORE_PROFILES, {"pass_id": pass_id, "profiles": sorted(slugs)})]
