@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -37,6 +38,18 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def _default_signals() -> None:
+    """In the child before exec: every signal's default action. A test run started under nohup
+    (or by anything that ignores SIGHUP) passes SIG_IGN on to its children, and a probe that sent
+    SIGHUP instead of signal 0 would then leave the child alive and pass."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+
+
 def test_local_pid_dead_only_for_a_process_of_this_host_that_no_longer_runs():
     dead = _dead_pid()
     assert liveness.local_pid_dead(f"{HOST}:{dead}")
@@ -45,7 +58,7 @@ def test_local_pid_dead_only_for_a_process_of_this_host_that_no_longer_runs():
     assert not liveness.local_pid_dead(f"other-{HOST}:{dead}:1")  # another host: unknown, so alive
     for malformed in ("", HOST, f"{HOST}:", f"{HOST}:abc:1", f"{HOST}:-5"):
         assert not liveness.local_pid_dead(malformed)
-    live = subprocess.Popen(["sleep", "30"])
+    live = subprocess.Popen(["sleep", "30"], preexec_fn=_default_signals)
     try:
         assert not liveness.local_pid_dead(f"{HOST}:{live.pid}:1")
         with pytest.raises(subprocess.TimeoutExpired):  # asking sends no signal that could end it
