@@ -353,6 +353,16 @@ def _check_author(name: str) -> str:
 
 Author = Annotated[str, AfterValidator(_check_author)]
 
+# A category_weights key: a category ("cs.DC") or an archive ("cs", every category in it). A key
+# that is neither would silently weigh nothing, so it is refused like a bad category.
+def _check_weighted(key: str) -> str:
+    if not is_category(key):
+        raise ValueError(f"{key[:40]!r} is not an arXiv category or archive such as 'cs.DC' or 'cs'")
+    return key
+
+
+CategoryWeights = dict[Annotated[str, AfterValidator(_check_weighted)], Weight]
+
 Channel = Annotated[Union[EmailChannel, WebhookChannel, GitChannel], Field(discriminator="type")]
 # [a-z0-9][a-z0-9-]{0,39}: safe in URLs, file names and e-mail subjects.
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -370,7 +380,7 @@ class ProfileSpec(_Strict):
     exclude_keywords: tuple[KeywordEntry, ...] | None = None
     authors: tuple[Author, ...] | None = None
     author_weight: Weight | None = None
-    category_weights: dict[str, Weight] | None = None
+    category_weights: CategoryWeights | None = None
     interests: InterestsConfig | None = None
     announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] | None = None
     max_papers: int | None = Field(default=None, ge=1, le=10_000)
@@ -410,7 +420,7 @@ class Config(_Strict):
     exclude_keywords: tuple[KeywordEntry, ...] = ()
     authors: tuple[Author, ...] = ()
     author_weight: Weight = 2.0
-    category_weights: dict[str, Weight] = Field(default_factory=dict)
+    category_weights: CategoryWeights = Field(default_factory=dict)
     interests: InterestsConfig = InterestsConfig()
     announce_types: tuple[Literal["new", "cross", "replace", "replace-cross"], ...] = ("new",)
     max_papers: int = Field(default=30, ge=1, le=10_000)
@@ -528,7 +538,7 @@ def _describe(exc: ValidationError, source: str) -> str:
     # A union (string or object) reports one error per branch: show the branch the user meant.
     err = next((e for e in errors if not (e["type"] == "string_type" and isinstance(e.get("input"), dict))),
                errors[0])
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int) and p not in ("str", "KeywordSpec")
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int) and p not in ("str", "KeywordSpec", "[key]")
                 and not str(p).startswith("function-after["))
     key = _shown(".".join(str(p) for p in loc)) or "(top level)"
     if err["type"] == "extra_forbidden":
