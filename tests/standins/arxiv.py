@@ -11,9 +11,9 @@ format) with synthetic submission dates over several days. Per instance: `empty_
 `set_day(path)`, `add_api_day(path)` (papers for the API only), and `fail_next(*faults)`: each
 fault is used by one request, in order:
 "503[:retry_after]", "429[:retry_after]", "301", "html", "truncated", "400", "reset", "slow[:seconds]",
-"hold[:seconds]" (answered when the test calls `release()`, or after the seconds: 60), and for the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it
-must: "short" (half the page's entries, true totalResults) and "empty" (no entries and
-totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
+"hold[:seconds]" (answered when the test calls `release()`, or after the seconds: 60), and for
+the query API the glitch arXiv is known for, a 200 page that holds fewer entries than it must:
+"short" (half the page's entries, true totalResults) and "empty" (no entries and totalResults 0). Feed responses are rendered once per (day, query) and then served from memory.
 `edit_item(id, fn)` serves that paper's feed item as fn(item bytes) returns it, raw (control
 characters, hostile markup: what lxml cannot write). `requests` logs every request as (time.monotonic(), path, query); `user_agents` their User-Agent.
 With `gzip = True` a request that accepts gzip gets its body gzip-encoded, as arXiv does;
